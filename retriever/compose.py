@@ -1,0 +1,130 @@
+"""From a chosen sentence to an answer: merged span, highlight, citations and conflicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.records import Sentence
+
+from .answer_types import AnswerType, matching_mentions, quantities
+from .corpus import Corpus
+from .schema import Citation, Highlight
+
+MAX_LIST_ITEMS = 12
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    doc_id: str
+    first_row: int  # sentence rows, inclusive
+    last_row: int
+    start: int
+    end: int
+    text: str
+
+
+def sentence_span(corpus: Corpus, first: int, last: int) -> AnswerSpan:
+    """Sentences first..last (rows, inclusive) of one document as one span."""
+    sentences = corpus.snapshot.content.sentences
+    a, b = sentences[first], sentences[last]
+    text = corpus.documents[a.doc_id].text[a.start : b.end]
+    return AnswerSpan(a.doc_id, first, last, a.start, b.end, text)
+
+
+def _same_doc(sentences: list[Sentence], row: int, other: int) -> bool:
+    return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[row].doc_id
+
+
+def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> AnswerSpan:
+    """The sentence, extended when it needs its neighbours: a lead-in line ending in ":" takes its
+    list items; a list item asked for as a list takes its lead-in and siblings; a sentence that
+    lacks the asked-for type while the next one (same paragraph) has it takes the next one."""
+    sentences = corpus.snapshot.content.sentences
+    role = sentences[row].role
+    if role == "list_item" and qtype == "list":
+        first = row
+        while _same_doc(sentences, row, first - 1) and sentences[first - 1].role == "list_item":
+            first -= 1
+        if _same_doc(sentences, row, first - 1) and sentences[first - 1].role == "lead_in":
+            row, role = first - 1, "lead_in"
+    if role == "lead_in":
+        last = row
+        while (
+            _same_doc(sentences, row, last + 1)
+            and sentences[last + 1].role == "list_item"
+            and last - row < MAX_LIST_ITEMS
+        ):
+            last += 1
+        return sentence_span(corpus, row, last)
+    nxt = row + 1
+    if (
+        qtype not in ("other", "list")
+        and not matching_mentions(qtype, sentences[row].text, question)
+        and _same_doc(sentences, row, nxt)
+        and sentences[nxt].role == "text"
+        and sentences[nxt].chunk_ordinal == sentences[row].chunk_ordinal
+        and matching_mentions(qtype, sentences[nxt].text, question)
+        and "\n" not in corpus.documents[sentences[row].doc_id].text[
+            sentences[row].end : sentences[nxt].start
+        ]
+    ):
+        return sentence_span(corpus, row, nxt)
+    return sentence_span(corpus, row, row)
+
+
+def find_highlight(text: str, qtype: AnswerType, question: str) -> Highlight | None:
+    """The first mention of the asked-for type that the question does not already contain."""
+    found = matching_mentions(qtype, text, question)
+    if not found:
+        return None
+    return Highlight(start=found[0].start, end=found[0].end)
+
+
+def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
+    doc = corpus.documents[span.doc_id]
+    chunk_row = int(corpus.owner_chunk[span.first_row])
+    chunk = corpus.snapshot.content.chunks[chunk_row]
+    # The passage must hold the whole quote, even when a merged answer runs past the chunk.
+    p_start, p_end = min(chunk.start, span.start), max(chunk.end, span.end)
+    return Citation(
+        doc_id=doc.doc_id, title=doc.title, url=doc.url, quote=span.text, start=span.start,
+        end=span.end, passage=doc.text[p_start:p_end], passage_start=p_start, passage_end=p_end,
+        score=round(float(score), 6),
+    )
+
+
+def find_conflicts(
+    corpus: Corpus,
+    answer: AnswerSpan,
+    highlight: Highlight | None,
+    ranked_rows: list[int],
+    probabilities: list[float],
+    min_probability: float,
+) -> list[Citation]:
+    """Quotes from other documents giving a different value for the same quantity.
+
+    The answer's quantity (its highlight, else the first in the answer) is compared with the
+    quantities of other relevant candidates: same unit (currency sign or counted noun), a
+    different value of the same order of magnitude (within a factor of 2) — the signature of two
+    sources reporting one figure differently, rather than two different figures."""
+    focus = answer.text[highlight.start : highlight.end] if highlight else answer.text
+    mine = quantities(focus) or quantities(answer.text)
+    if not mine:
+        return []
+    target = mine[0]
+    out: list[Citation] = []
+    seen_docs = {answer.doc_id}
+    sentences = corpus.snapshot.content.sentences
+    for row, probability in zip(ranked_rows, probabilities, strict=True):
+        if probability < min_probability:
+            break
+        sentence = sentences[row]
+        if sentence.doc_id in seen_docs:
+            continue
+        for q in quantities(sentence.text):
+            same_order = 0.5 <= q.value / target.value <= 2.0 if target.value else False
+            if q.unit == target.unit and q.value != target.value and same_order:
+                out.append(citation_for(corpus, sentence_span(corpus, row, row), probability))
+                seen_docs.add(sentence.doc_id)
+                break
+    return out

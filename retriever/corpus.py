@@ -1,0 +1,66 @@
+"""Lookups over a loaded index version, computed once when the engine starts.
+
+Rows are positions in the snapshot's sentence and chunk lists (documents sorted by id, units by
+ordinal), so a document's sentences are contiguous and a chunk's sentences are a row range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.records import DocumentRecord
+from index.store import IndexSnapshot
+
+
+@dataclass(frozen=True)
+class Corpus:
+    snapshot: IndexSnapshot
+    documents: dict[str, DocumentRecord]
+    sentence_base: dict[str, int]  # doc_id -> row of its first sentence
+    chunk_first_row: np.ndarray  # chunk row -> first sentence row
+    chunk_last_row: np.ndarray  # chunk row -> one past its last sentence row
+    owner_chunk: np.ndarray  # sentence row -> owning chunk row
+    sentence_token_sets: list[frozenset[str]]
+    idf: dict[str, float]
+
+    @classmethod
+    def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
+        content = snapshot.content
+        base: dict[str, int] = {}
+        for row, sentence in enumerate(content.sentences):
+            base.setdefault(sentence.doc_id, row)
+        chunk_base: dict[str, int] = {}
+        for row, chunk in enumerate(content.chunks):
+            chunk_base.setdefault(chunk.doc_id, row)
+        first = np.array([base[c.doc_id] + c.first_sentence for c in content.chunks], np.int64)
+        last = np.array([base[c.doc_id] + c.last_sentence for c in content.chunks], np.int64)
+        owner = np.array(
+            [chunk_base[s.doc_id] + s.chunk_ordinal for s in content.sentences], np.int64
+        )
+        token_sets = [frozenset(tokens) for tokens in content.sentence_tokens]
+        df: Counter[str] = Counter()
+        for tokens in token_sets:
+            df.update(tokens)
+        n = max(len(token_sets), 1)
+        idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        return cls(
+            snapshot=snapshot,
+            documents={d.doc_id: d for d in content.documents},
+            sentence_base=base,
+            chunk_first_row=first,
+            chunk_last_row=last,
+            owner_chunk=owner,
+            sentence_token_sets=token_sets,
+            idf=idf,
+        )
+
+    def idf_of(self, token: str) -> float:
+        # An unseen token is as rare as a token can be.
+        return self.idf.get(token, math.log(1.0 + (len(self.sentence_token_sets) + 0.5) / 0.5))
+
+    def sentence_row(self, doc_id: str, ordinal: int) -> int:
+        return self.sentence_base[doc_id] + ordinal

@@ -1,0 +1,255 @@
+"""The query path: question -> hybrid retrieval -> sentence scoring -> Answer.
+
+One model call per question (the question embedding); sentence vectors, tokens and BM25 statistics
+all come from the index. Output is deterministic for a given index and question: every ranking
+breaks ties by row id, and nothing depends on time or randomness except ``timings_ms``.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from index.embed import Encoder
+from index.lexical import TOKENIZER_VERSION, tokenize
+from index.manifest import check_compatible
+from index.records import DocumentRecord
+from index.store import IndexSnapshot, load_snapshot
+
+from .answer_types import AnswerType, question_type
+from .compose import answer_span, citation_for, find_conflicts, find_highlight, sentence_span
+from .corpus import Corpus
+from .features import FEATURES, sentence_features
+from .fusion import FusedHit, FusionParams, RankedList, best_per_group, fuse, top_k
+from .schema import Answer, Citation, RetrieverTrace, SearchHit
+from .weights import ScoringModel
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MAX_QUESTION_CHARS = 1000
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked; the message is safe to show (it never echoes input)."""
+
+
+def validate_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in question):
+        raise QuestionError("the question contains control characters")
+    text = " ".join(question.split())
+    if not text:
+        raise QuestionError("the question is empty")
+    if len(text) > max_chars:
+        raise QuestionError(f"the question is longer than {max_chars} characters")
+    return text
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    fusion: FusionParams = field(default_factory=FusionParams)
+    candidate_chunks: int = 10  # fused chunks whose sentences are scored
+    candidate_sentences: int = 30  # plus the best sentences by dense similarity
+    top_k: int = 5  # citations returned
+    conflict_relative: float = 0.5  # a conflicting quote needs ≥ this × the answer's relevance
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Everything scored for one question (also what the weight-fitting script learns from)."""
+
+    question: str
+    qtype: AnswerType
+    rows: np.ndarray  # candidate sentence rows
+    features: np.ndarray  # (len(rows), len(FEATURES))
+    fused: list[FusedHit]  # fused chunk ranking
+    embed_ms: float
+    retrieve_ms: float
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+class Engine:
+    def __init__(
+        self, snapshot: IndexSnapshot, encoder: Encoder, model: ScoringModel,
+        params: EngineParams | None = None,
+    ) -> None:
+        check_compatible(snapshot.manifest, encoder.identity, TOKENIZER_VERSION)
+        self.corpus = Corpus.from_snapshot(snapshot)
+        self.encoder = encoder
+        self.model = model
+        self.params = params or EngineParams()
+
+    @classmethod
+    def open(
+        cls, index_dir: Path, encoder: Encoder, model: ScoringModel | None = None,
+        params: EngineParams | None = None,
+    ) -> Engine:
+        return cls(load_snapshot(index_dir), encoder, model or ScoringModel.load(), params)
+
+    @property
+    def version(self) -> str:
+        return self.corpus.snapshot.version
+
+    def document(self, doc_id: str) -> DocumentRecord | None:
+        return self.corpus.documents.get(doc_id)
+
+    # ---- retrieval -----------------------------------------------------------------------
+
+    def _retrieve(
+        self, question: str, mode: Mode
+    ) -> tuple[list[FusedHit], np.ndarray, list[str], RankedList, np.ndarray, float, float]:
+        t0 = time.perf_counter()
+        vector = self.encoder.encode([question])[0]
+        t1 = time.perf_counter()
+        tokens = tokenize(question)
+        snap, fusion = self.corpus.snapshot, self.params.fusion
+        lists: dict[str, RankedList] = {}
+        sentence_bm25 = snap.sentence_bm25.scores(tokens)
+        dense_sentences = RankedList(*reversed(snap.sentence_dense.search(vector, fusion.depth)))
+        if mode in ("hybrid", "dense"):
+            lists["dense"] = RankedList(*reversed(snap.chunk_dense.search(vector, fusion.depth)))
+            lists["sentence"] = best_per_group(dense_sentences, self.corpus.owner_chunk)
+        if mode in ("hybrid", "bm25"):
+            lists["bm25"] = top_k(snap.chunk_bm25.scores(tokens), fusion.depth)
+        weights = {
+            "dense": fusion.dense_weight, "bm25": fusion.bm25_weight,
+            "sentence": fusion.sentence_weight,
+        }
+        fused = fuse(lists, weights, fusion.rrf_k)
+        t2 = time.perf_counter()
+        return fused, vector, tokens, dense_sentences, sentence_bm25, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+    def candidates(self, question: str, mode: Mode = "hybrid") -> Candidates:
+        question = validate_question(question)
+        fused, vector, tokens, dense_sentences, sentence_bm25, embed_ms, retrieve_ms = (
+            self._retrieve(question, mode)
+        )
+        rows: set[int] = set()
+        for hit in fused[: self.params.candidate_chunks]:
+            rows.update(range(self.corpus.chunk_first_row[hit.row], self.corpus.chunk_last_row[hit.row]))
+        if mode != "bm25":
+            rows.update(dense_sentences.ids[: self.params.candidate_sentences].tolist())
+        ordered = np.array(sorted(rows), dtype=np.int64)
+        qtype = question_type(question)
+        chunk_rank = {hit.row: hit.fused_rank for hit in fused}
+        features = sentence_features(
+            self.corpus, ordered, question, vector, tokens, qtype, sentence_bm25, chunk_rank
+        )
+        return Candidates(question, qtype, ordered, features, fused, embed_ms, retrieve_ms)
+
+    # ---- answering -----------------------------------------------------------------------
+
+    def ask(
+        self, question: str, top_k: int | None = None, *, debug: bool = False, mode: Mode = "hybrid"
+    ) -> Answer:
+        started = time.perf_counter()
+        cands = self.candidates(question, mode)
+        t_answer = time.perf_counter()
+        k = top_k or self.params.top_k
+        scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
+        order = sorted(range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i])))
+        ranked_rows = [int(cands.rows[i]) for i in order]
+        probabilities = _sigmoid(scores[order]).tolist() if order else []
+        confidence = self._confidence(cands, scores, order)
+        answered = bool(order) and confidence >= self.model.abstain_below
+        answer_text, highlight, conflicts = None, None, []
+        citations: list[Citation] = []
+        used_chunks: set[int] = set()
+        if answered:
+            span = answer_span(self.corpus, ranked_rows[0], cands.qtype, cands.question)
+            answer_text = span.text
+            highlight = find_highlight(span.text, cands.qtype, cands.question)
+            citations.append(citation_for(self.corpus, span, probabilities[0]))
+            conflicts = find_conflicts(
+                self.corpus, span, highlight, ranked_rows[1:], probabilities[1:],
+                probabilities[0] * self.params.conflict_relative,
+            )
+            used_chunks.add(int(self.corpus.owner_chunk[span.first_row]))
+        citations.extend(self._related(ranked_rows, probabilities, used_chunks, k - len(citations)))
+        timings = {
+            "embed": cands.embed_ms,
+            "retrieve": cands.retrieve_ms,
+            "answer": (time.perf_counter() - t_answer) * 1e3,
+            "total": (time.perf_counter() - started) * 1e3,
+        }
+        return Answer(
+            question=cands.question,
+            answer=answer_text,
+            highlight=highlight,
+            abstained=not answered,
+            confidence=round(confidence, 4),
+            citations=citations[:k],
+            conflicts=conflicts,
+            index_version=self.version,
+            timings_ms={name: round(ms, 2) for name, ms in timings.items()},
+            debug=[self._trace(hit) for hit in cands.fused[:k]] if debug else None,
+        )
+
+    def _confidence(self, cands: Candidates, scores: np.ndarray, order: list[int]) -> float:
+        if not order:
+            return 0.0
+        top = order[0]
+        second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
+        feats = dict(zip(FEATURES, cands.features[top].tolist(), strict=True))
+        return self.model.confidence({
+            "top_score": float(scores[top]),
+            "margin": float(scores[top]) - second,
+            "dense": feats["dense"],
+            "overlap": feats["overlap"],
+            "type_missing": feats["type_missing"],
+        })
+
+    def _related(
+        self, ranked_rows: list[int], probabilities: list[float], used_chunks: set[int],
+        limit: int,
+    ) -> list[Citation]:
+        """The best sentence of each further chunk, best first, one citation per chunk."""
+        out: list[Citation] = []
+        for row, probability in zip(ranked_rows, probabilities, strict=True):
+            if len(out) >= limit:
+                break
+            chunk = int(self.corpus.owner_chunk[row])
+            if chunk in used_chunks:
+                continue
+            used_chunks.add(chunk)
+            out.append(citation_for(self.corpus, sentence_span(self.corpus, row, row), probability))
+        return out
+
+    def _trace(self, hit: FusedHit) -> RetrieverTrace:
+        return RetrieverTrace(
+            chunk_id=self.corpus.snapshot.content.chunks[hit.row].id,
+            fused_rank=hit.fused_rank,
+            fused_score=round(hit.fused_score, 6),
+            dense_rank=hit.ranks.get("dense"),
+            dense_score=_round(hit.scores.get("dense")),
+            bm25_rank=hit.ranks.get("bm25"),
+            bm25_score=_round(hit.scores.get("bm25")),
+            sentence_rank=hit.ranks.get("sentence"),
+            sentence_score=_round(hit.scores.get("sentence")),
+        )
+
+    def search(self, query: str, top_k: int | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
+        query = validate_question(query)
+        fused, *_ = self._retrieve(query, mode)
+        hits = []
+        for hit in fused[: top_k or self.params.top_k]:
+            chunk = self.corpus.snapshot.content.chunks[hit.row]
+            doc = self.corpus.documents[chunk.doc_id]
+            hits.append(SearchHit(
+                doc_id=doc.doc_id, title=doc.title, url=doc.url, passage=chunk.text,
+                passage_start=chunk.start, passage_end=chunk.end,
+                score=round(hit.fused_score, 6), trace=self._trace(hit),
+            ))
+        return hits
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)

@@ -1,0 +1,85 @@
+"""Sentence features for answer selection. Each is a clear, bounded signal:
+
+- ``dense``: cosine of question and sentence vectors (both computed before the query).
+- ``dense_chunk``: cosine of question and the sentence's chunk (context).
+- ``bm25``: the sentence's BM25 score divided by the best candidate's.
+- ``overlap``: IDF-weighted share of question tokens that the sentence contains.
+- ``overlap_window``: the same over the sentence and its neighbours (answers often sit next to the
+  sentence that repeats the question's words).
+- ``chunk_rrf``: 1/rank of the sentence's chunk in the fused retrieval (0 when not retrieved).
+- ``type_match`` / ``type_missing``: the question wants a date/amount/person/… and the sentence
+  has one that the question does not already state / has none.
+- ``no_novelty``: every content word of the sentence is already in the question.
+- ``heading``, ``short``: headings and fragments rarely answer anything.
+- ``list_lead``: a list question meets a line introducing a list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .answer_types import AnswerType, matching_mentions
+from .corpus import Corpus
+
+FEATURES = (
+    "dense", "dense_chunk", "bm25", "overlap", "overlap_window", "chunk_rrf",
+    "type_match", "type_missing", "no_novelty", "heading", "short", "list_lead",
+)
+_TYPED: frozenset[str] = frozenset(
+    {"date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name"}
+)
+
+
+def idf_coverage(corpus: Corpus, question_tokens: Sequence[str], tokens: frozenset[str]) -> float:
+    total = sum(corpus.idf_of(t) for t in set(question_tokens))
+    if total <= 0:
+        return 0.0
+    return sum(corpus.idf_of(t) for t in set(question_tokens) if t in tokens) / total
+
+
+def sentence_features(
+    corpus: Corpus,
+    rows: np.ndarray,
+    question: str,
+    question_vector: np.ndarray,
+    question_tokens: list[str],
+    qtype: AnswerType,
+    bm25_scores: np.ndarray,
+    chunk_rank: dict[int, int],
+) -> np.ndarray:
+    """An (len(rows), len(FEATURES)) float32 matrix, one row per candidate sentence."""
+    content = corpus.snapshot.content
+    out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
+    if not len(rows):
+        return out
+    owners = corpus.owner_chunk[rows]
+    out[:, 0] = content.sentence_vectors[rows] @ question_vector
+    out[:, 1] = content.chunk_vectors[owners] @ question_vector
+    bm25 = bm25_scores[rows]
+    top = float(bm25.max()) if len(bm25) else 0.0
+    out[:, 2] = bm25 / top if top > 0 else 0.0
+    q_set = frozenset(question_tokens)
+    typed = qtype in _TYPED
+    n_sentences = len(content.sentences)
+    for i, row in enumerate(rows.tolist()):
+        sentence = content.sentences[row]
+        tokens = corpus.sentence_token_sets[row]
+        out[i, 3] = idf_coverage(corpus, question_tokens, tokens)
+        window = set(tokens)
+        for nb in (row - 1, row + 1):
+            if 0 <= nb < n_sentences and content.sentences[nb].doc_id == sentence.doc_id:
+                window |= corpus.sentence_token_sets[nb]
+        out[i, 4] = idf_coverage(corpus, question_tokens, frozenset(window))
+        rank = chunk_rank.get(int(owners[i]))
+        out[i, 5] = 1.0 / rank if rank else 0.0
+        if typed:
+            has = bool(matching_mentions(qtype, sentence.text, question))
+            out[i, 6] = 1.0 if has else 0.0
+            out[i, 7] = 0.0 if has else 1.0
+        out[i, 8] = 1.0 if tokens and tokens <= q_set else 0.0
+        out[i, 9] = 1.0 if sentence.role == "heading" else 0.0
+        out[i, 10] = 1.0 if len(tokens) < 4 else 0.0
+        out[i, 11] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
+    return out

@@ -1,0 +1,76 @@
+"""The one typed settings object: environment variables prefixed ``CITEQA_`` and an optional
+``.env``. Only the service layer reads the environment; everything below takes plain arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.embed import DEFAULT_MODEL
+from index.pipeline import IngestConfig
+from retriever.engine import EngineParams
+from retriever.fusion import FusionParams
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
+
+    index_dir: Path = Path("var/index")
+    model: str = Field(DEFAULT_MODEL, description="sentence-transformers directory, or the bundled "
+                       "all-MiniLM-L6-v2; 'hashing:<dim>' selects the test encoder")
+    embed_batch_size: int = Field(64, ge=1, le=4096)
+    weights_path: Path | None = Field(None, description="scoring model JSON (default: bundled)")
+
+    # ingest
+    chunk_size: int = Field(1000, ge=100, le=20_000)
+    chunk_overlap: int = Field(150, ge=0, le=5_000)
+    faiss_factory: str = "Flat"
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    max_file_bytes: int = Field(50_000_000, ge=1)
+    keep_versions: int = Field(3, ge=1)
+
+    # query
+    top_k: int = Field(5, ge=1, le=50)
+    rrf_k: float = Field(60.0, gt=0)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    sentence_weight: float = Field(1.0, ge=0)
+    fusion_depth: int = Field(50, ge=1, le=1000)
+    candidate_chunks: int = Field(10, ge=1, le=200)
+    candidate_sentences: int = Field(30, ge=0, le=1000)
+    conflict_relative: float = Field(0.5, ge=0, le=1)
+    max_question_chars: int = Field(1000, ge=1, le=1000)
+
+    # service
+    widget_origins: list[str] = Field(default_factory=list)
+    slack_signing_secret: SecretStr | None = None
+    feedback_db: Path = Path("var/feedback.sqlite3")
+
+    def ingest_config(self) -> IngestConfig:
+        return IngestConfig(
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            faiss_factory=self.faiss_factory,
+            bm25_k1=self.bm25_k1,
+            bm25_b=self.bm25_b,
+            max_file_bytes=self.max_file_bytes,
+            keep_versions=self.keep_versions,
+        )
+
+    def engine_params(self) -> EngineParams:
+        return EngineParams(
+            fusion=FusionParams(
+                rrf_k=self.rrf_k,
+                dense_weight=self.dense_weight,
+                bm25_weight=self.bm25_weight,
+                sentence_weight=self.sentence_weight,
+                depth=self.fusion_depth,
+            ),
+            candidate_chunks=self.candidate_chunks,
+            candidate_sentences=self.candidate_sentences,
+            top_k=self.top_k,
+            conflict_relative=self.conflict_relative,
+        )
