@@ -25,6 +25,7 @@ class Corpus:
     chunk_last_row: np.ndarray  # chunk row -> one past its last sentence row
     owner_chunk: np.ndarray  # sentence row -> owning chunk row
     sentence_token_sets: list[frozenset[str]]
+    sentence_bigrams: list[frozenset[tuple[str, str]]]
     idf: dict[str, float]
 
     @classmethod
@@ -42,6 +43,7 @@ class Corpus:
             [chunk_base[s.doc_id] + s.chunk_ordinal for s in content.sentences], np.int64
         )
         token_sets = [frozenset(tokens) for tokens in content.sentence_tokens]
+        bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in content.sentence_tokens]
         df: Counter[str] = Counter()
         for tokens in token_sets:
             df.update(tokens)
@@ -55,6 +57,7 @@ class Corpus:
             chunk_last_row=last,
             owner_chunk=owner,
             sentence_token_sets=token_sets,
+            sentence_bigrams=bigrams,
             idf=idf,
         )
 

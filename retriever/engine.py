@@ -57,6 +57,7 @@ class EngineParams:
     candidate_sentences: int = 30  # plus the best sentences by dense similarity
     top_k: int = 5  # citations returned
     conflict_relative: float = 0.5  # a conflicting quote needs ≥ this × the answer's relevance
+    max_question_chars: int = MAX_QUESTION_CHARS
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,20 @@ class Candidates:
     fused: list[FusedHit]  # fused chunk ranking
     embed_ms: float
     retrieve_ms: float
+
+
+def calibration_inputs(cands: Candidates, scores: np.ndarray, order: list[int]) -> dict[str, float]:
+    """What the confidence calibrator sees about the best candidate (order must be non-empty)."""
+    top = order[0]
+    second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
+    feats = dict(zip(FEATURES, cands.features[top].tolist(), strict=True))
+    return {
+        "top_score": float(scores[top]),
+        "margin": float(scores[top]) - second,
+        "dense": feats["dense"],
+        "overlap": feats["overlap"],
+        "type_missing": feats["type_missing"],
+    }
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -128,7 +143,7 @@ class Engine:
         return fused, vector, tokens, dense_sentences, sentence_bm25, (t1 - t0) * 1e3, (t2 - t1) * 1e3
 
     def candidates(self, question: str, mode: Mode = "hybrid") -> Candidates:
-        question = validate_question(question)
+        question = validate_question(question, self.params.max_question_chars)
         fused, vector, tokens, dense_sentences, sentence_bm25, embed_ms, retrieve_ms = (
             self._retrieve(question, mode)
         )
@@ -158,7 +173,7 @@ class Engine:
         order = sorted(range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i])))
         ranked_rows = [int(cands.rows[i]) for i in order]
         probabilities = _sigmoid(scores[order]).tolist() if order else []
-        confidence = self._confidence(cands, scores, order)
+        confidence = self.model.confidence(calibration_inputs(cands, scores, order)) if order else 0.0
         answered = bool(order) and confidence >= self.model.abstain_below
         answer_text, highlight, conflicts = None, None, []
         citations: list[Citation] = []
@@ -193,20 +208,6 @@ class Engine:
             debug=[self._trace(hit) for hit in cands.fused[:k]] if debug else None,
         )
 
-    def _confidence(self, cands: Candidates, scores: np.ndarray, order: list[int]) -> float:
-        if not order:
-            return 0.0
-        top = order[0]
-        second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
-        feats = dict(zip(FEATURES, cands.features[top].tolist(), strict=True))
-        return self.model.confidence({
-            "top_score": float(scores[top]),
-            "margin": float(scores[top]) - second,
-            "dense": feats["dense"],
-            "overlap": feats["overlap"],
-            "type_missing": feats["type_missing"],
-        })
-
     def _related(
         self, ranked_rows: list[int], probabilities: list[float], used_chunks: set[int],
         limit: int,
@@ -237,7 +238,7 @@ class Engine:
         )
 
     def search(self, query: str, top_k: int | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
-        query = validate_question(query)
+        query = validate_question(query, self.params.max_question_chars)
         fused, *_ = self._retrieve(query, mode)
         hits = []
         for hit in fused[: top_k or self.params.top_k]:

@@ -6,6 +6,8 @@
 - ``overlap``: IDF-weighted share of question tokens that the sentence contains.
 - ``overlap_window``: the same over the sentence and its neighbours (answers often sit next to the
   sentence that repeats the question's words).
+- ``bigram``: share of the question's adjacent token pairs that occur in the sentence (phrases
+  match, not just words).
 - ``chunk_rrf``: 1/rank of the sentence's chunk in the fused retrieval (0 when not retrieved).
 - ``type_match`` / ``type_missing``: the question wants a date/amount/person/… and the sentence
   has one that the question does not already state / has none.
@@ -25,7 +27,7 @@ from .corpus import Corpus
 
 FEATURES = (
     "dense", "dense_chunk", "bm25", "overlap", "overlap_window", "chunk_rrf",
-    "type_match", "type_missing", "no_novelty", "heading", "short", "list_lead",
+    "type_match", "type_missing", "no_novelty", "heading", "short", "list_lead", "bigram",
 )
 _TYPED: frozenset[str] = frozenset(
     {"date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name"}
@@ -61,6 +63,7 @@ def sentence_features(
     top = float(bm25.max()) if len(bm25) else 0.0
     out[:, 2] = bm25 / top if top > 0 else 0.0
     q_set = frozenset(question_tokens)
+    q_bigrams = set(zip(question_tokens, question_tokens[1:], strict=False))
     typed = qtype in _TYPED
     n_sentences = len(content.sentences)
     for i, row in enumerate(rows.tolist()):
@@ -82,4 +85,6 @@ def sentence_features(
         out[i, 9] = 1.0 if sentence.role == "heading" else 0.0
         out[i, 10] = 1.0 if len(tokens) < 4 else 0.0
         out[i, 11] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
+        if q_bigrams:
+            out[i, 12] = len(q_bigrams & corpus.sentence_bigrams[row]) / len(q_bigrams)
     return out

@@ -49,6 +49,30 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     feedback_db: Path = Path("var/feedback.sqlite3")
 
+    # service limits (HTTP API, widget, Slack)
+    public_url: str | None = Field(None, description="external base URL of the service, used "
+                                   "for document links in Slack messages")
+    max_body_bytes: int = Field(16_384, ge=1024, description="request body limit for /v1/*")
+    slack_max_body_bytes: int = Field(262_144, ge=1024, description="body limit for /slack/*")
+    rate_limit_per_minute: float = Field(120.0, gt=0, description="per client IP, /v1/*")
+    rate_limit_burst: int = Field(30, ge=1)
+    slack_rate_limit_per_minute: float = Field(30.0, gt=0, description="per Slack team:user")
+    slack_rate_limit_burst: int = Field(10, ge=1)
+    max_pending_questions: int = Field(64, ge=1, description="queued engine calls before 503")
+    request_timeout_s: float = Field(10.0, gt=0, le=120)
+    slack_inline_ms: int = Field(2000, ge=0, le=2800, description="wait this long for an inline "
+                                 "Slack answer before acknowledging and posting to response_url")
+    slack_max_posts: int = Field(5, ge=1, le=5, description="response_url posts per window")
+    slack_post_window_s: int = Field(1800, ge=1)
+    slack_post_timeout_s: float = Field(5.0, gt=0, le=30)
+    slack_response_url_prefixes: list[str] = Field(
+        default_factory=lambda: ["https://hooks.slack.com/"],
+        description="response_url values the service will post to (anything else is refused)",
+    )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list, description="proxies trusted for X-Forwarded-For (none by default)"
+    )
+
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(
             chunk_size=self.chunk_size,
@@ -73,4 +97,5 @@ class Settings(BaseSettings):
             candidate_sentences=self.candidate_sentences,
             top_k=self.top_k,
             conflict_relative=self.conflict_relative,
+            max_question_chars=self.max_question_chars,
         )

@@ -1,0 +1,456 @@
+"""Find and load source files (.txt .md .html .pdf) into ``LoadedDocument`` records.
+
+Text and Markdown files keep their exact decoded text, because citations point into it; HTML and
+PDF become extracted visible text. Every failure is a ``LoadError`` with a short human reason, so
+the ingest loop can report the file and carry on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
+from pypdf import PdfReader
+
+from .boilerplate import find_boilerplate
+from .records import LoadedDocument, LoadError, Span
+from .segment import iter_lines
+
+TEXT_SUFFIXES = frozenset({".txt"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+
+SIDECAR_SUFFIX = ".meta.json"
+MAX_PDF_PAGES = 2_000
+MAX_TITLE_CHARS = 200
+MAX_SIDECAR_BYTES = 1_000_000
+_BOM = "\ufeff"
+_META_KEYS = ("title", "url", "date")
+
+_FRONT_MATTER_FENCE = re.compile(r"---[ \t]*")
+_FRONT_MATTER_END = re.compile(r"(?:---|\.\.\.)[ \t]*")
+_FRONT_MATTER_ITEM = re.compile(r"([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*)")
+_MD_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+# Elements whose content is never the page's prose.
+_DROP_TAGS = frozenset({
+    "head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+    "embed", "canvas", "nav", "aside", "form", "button", "select", "input", "label",
+    "textarea", "dialog", "menu",
+})
+# Page-level header/footer are site chrome; inside <article>/<main> they hold the headline/byline.
+_CHROME_TAGS = frozenset({"header", "footer"})
+_CONTENT_TAGS = frozenset({"article", "main"})
+_NEVER_DROP = frozenset({"html", "body", "main", "article"})
+# Block elements end a line; the "paragraph" ones also leave a blank line around them.
+_PARAGRAPH_TAGS = frozenset({
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table",
+    "section", "article", "main", "header", "footer", "figure", "address", "details", "hr",
+    "hgroup", "fieldset",
+})
+_LINE_TAGS = frozenset({
+    "div", "ul", "ol", "dl", "li", "tr", "dt", "dd", "br", "figcaption", "caption", "summary",
+    "legend", "center", "body", "html", "option", "thead", "tbody", "tfoot",
+})
+_CELL_TAGS = frozenset({"td", "th"})
+_CHROME_ROLES = frozenset({
+    "navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
+    "dialog", "alertdialog", "toolbar",
+})
+# Class/id words: substrings for distinctive words, whole tokens for short ambiguous ones.
+_CHROME_SUBSTRINGS = re.compile(
+    r"cookie|consent|gdpr|newsletter|subscri|breadcrumb|skip-?link|skip-?to|"
+    r"social-?(?:share|links|media|icons|buttons|follow|nav)|share-?(?:bar|buttons|links|tools)|"
+    r"sharing|"
+    r"modal|popup|navbar|navigation|mega-?menu|site-?header|site-?footer",
+)
+_CHROME_TOKENS = frozenset({"nav", "menu", "share", "skip", "banner", "masthead"})
+_CHROME_NAMES = frozenset({"social", "socials", "sidebar-social"})  # whole class/id values only
+_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class HtmlPage:
+    text: str
+    title: str
+    h1: str
+    url: str | None
+    date: str | None
+
+
+def _is_chrome(tag: Tag) -> bool:
+    """Whether an element is navigation, consent, sharing or otherwise not the page's content."""
+    if not tag.attrs or tag.name in _NEVER_DROP:
+        return False
+    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
+        return True
+    if _HIDDEN_STYLE.search(str(tag.get("style", "")).lower()):
+        return True
+    if str(tag.get("role", "")).lower() in _CHROME_ROLES:
+        return True
+    classes = tag.get("class")
+    names = classes if isinstance(classes, list) else [str(classes or "")]
+    names = [*names, str(tag.get("id", ""))]
+    words = " ".join(names).lower()
+    labelled = (
+        _CHROME_SUBSTRINGS.search(words) is not None
+        or not _CHROME_TOKENS.isdisjoint(_TOKEN_SPLIT.split(words))
+        or not _CHROME_NAMES.isdisjoint(words.split())
+    )
+    # A wrapper that holds the main content is mis-labelled, not chrome.
+    return labelled and tag.find(_CONTENT_TAGS) is None
+
+
+class _Lines:
+    """Accumulates visible text into lines separated by at most one blank line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.buffer: list[str] = []
+        self.gap = 0  # 0: same paragraph, 1: new line, 2: blank line before the next line
+        self.bullet = False
+
+    def add(self, text: str) -> None:
+        self.buffer.append(text)
+
+    def brk(self, gap: int) -> None:
+        line = _SPACES.sub(" ", "".join(self.buffer)).strip()
+        self.buffer = []
+        if line:
+            if self.lines:
+                self.lines.append("\n" * max(self.gap, 1))
+            self.lines.append(f"- {line}" if self.bullet else line)
+            self.gap = 0
+            self.bullet = False
+        self.gap = max(self.gap, gap)
+
+    def text(self) -> str:
+        self.brk(0)
+        return "".join(self.lines)
+
+
+def _walk_visible(root: Tag) -> str:
+    """Visible text of ``root``, walked with an explicit stack so deep nesting cannot recurse."""
+    out = _Lines()
+    content_depth = 0  # how many <article>/<main> we are inside
+    stack: list[tuple[PageElement, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if isinstance(node, NavigableString):
+            if type(node) is NavigableString:  # comments, CDATA, doctype are subclasses
+                out.add(str(node))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        name = node.name
+        if leaving:
+            content_depth -= name in _CONTENT_TAGS
+            if name in _PARAGRAPH_TAGS or name in _LINE_TAGS:
+                out.brk(2 if name in _PARAGRAPH_TAGS else 1)
+                out.bullet = out.bullet and name != "li"  # an empty item marks nothing after it
+            elif name in _CELL_TAGS:
+                out.add(" ")
+            continue
+        if name in _DROP_TAGS or (name in _CHROME_TAGS and not content_depth) or _is_chrome(node):
+            continue
+        if name in _PARAGRAPH_TAGS or name in _LINE_TAGS:
+            out.brk(2 if name in _PARAGRAPH_TAGS else 1)
+        if name == "li":
+            out.bullet = True  # so the segmenter sees a list item
+        if name == "pre":
+            for piece in node.get_text().split("\n"):
+                out.add(piece)
+                out.brk(1)
+            out.brk(2)
+            continue
+        content_depth += name in _CONTENT_TAGS
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node.contents))
+    return out.text()
+
+
+def _meta_content(soup: BeautifulSoup, *keys: str) -> str | None:
+    for key in keys:
+        for attr in ("property", "name", "itemprop"):
+            tag = soup.find("meta", attrs={attr: key})
+            if isinstance(tag, Tag) and str(tag.get("content", "")).strip():
+                return str(tag["content"]).strip()
+    return None
+
+
+def extract_html(source: str) -> HtmlPage:
+    """Visible text and metadata of an HTML page (the text citations will point into)."""
+    soup = BeautifulSoup(source, "lxml")
+    title_tag = soup.find("title")
+    h1 = soup.find("h1")
+    canonical = soup.find("link", rel="canonical")
+    url = None
+    if isinstance(canonical, Tag) and canonical.get("href"):
+        url = str(canonical["href"]).strip()
+    return HtmlPage(
+        text=_walk_visible(soup),
+        title=title_tag.get_text(" ", strip=True) if isinstance(title_tag, Tag) else "",
+        h1=h1.get_text(" ", strip=True) if isinstance(h1, Tag) else "",
+        url=url or _meta_content(soup, "og:url"),
+        date=_meta_content(soup, "article:published_time", "datePublished", "date"),
+    )
+
+
+def _is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def _is_candidate(path: Path) -> bool:
+    name = path.name.lower()
+    return (
+        not _is_hidden(path)
+        and not name.endswith(SIDECAR_SUFFIX)
+        and path.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Supported files under ``paths`` (files, or folders walked recursively), sorted, unique.
+
+    Hidden files and folders and ``*.meta.json`` sidecars are skipped. A path that does not exist,
+    or a file named explicitly that is not a supported type, raises ``LoadError``.
+    """
+    found: set[Path] = set()
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise LoadError(str(root), "no such file or directory")
+        if root.is_file():
+            if not _is_candidate(root):
+                raise LoadError(str(root), f"unsupported file type {root.suffix or '(none)'!r}")
+            found.add(root)
+            continue
+        # os.walk does not follow symlinked folders, so a link cycle cannot loop forever.
+        for folder, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in filenames:
+                path = Path(folder) / name
+                if _is_candidate(path) and path.is_file():
+                    found.add(path)
+    return sorted(found)
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(str(path), f"too large ({size:,} bytes; the limit is {max_bytes:,})")
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise LoadError(str(path), f"too large (over {max_bytes:,} bytes)")
+    return data
+
+
+def _decode_utf8(path: Path, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(
+            str(path), f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    return text[1:] if text.startswith(_BOM) else text
+
+
+def _check_not_blank(path: Path, text: str) -> None:
+    if not text.strip():
+        raise LoadError(str(path), "empty (no text)")
+
+
+def _parse_front_matter(text: str) -> tuple[dict[str, str], Span | None]:
+    """``key: value`` pairs of a ``---`` block at the very top, and the block's span."""
+    lines = iter_lines(text)
+    first = next(lines)
+    if not _FRONT_MATTER_FENCE.fullmatch(text[first[0] : first[1]]):
+        return {}, None
+    meta: dict[str, str] = {}
+    for start, end, _ in lines:
+        line = text[start:end]
+        if _FRONT_MATTER_END.fullmatch(line):
+            return meta, Span(0, end)
+        item = _FRONT_MATTER_ITEM.fullmatch(line.strip())
+        if item is not None:
+            value = item.group(2).strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            if value:
+                meta[item.group(1).lower()] = value
+    return {}, None  # no closing fence: it was a horizontal rule, not front matter
+
+
+def _sidecar_for(path: Path) -> Path | None:
+    # "x.md.meta.json" names one file exactly; "x.meta.json" matches the doc_id (the stem).
+    for candidate in (path.with_name(path.name + SIDECAR_SUFFIX),
+                      path.with_name(path.stem + SIDECAR_SUFFIX)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_sidecar(path: Path) -> dict[str, str]:
+    sidecar = _sidecar_for(path)
+    if sidecar is None:
+        return {}
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            raise LoadError(str(path), f"sidecar {sidecar} is too large")
+        raw = json.loads(sidecar.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read sidecar {sidecar} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise LoadError(str(path), f"sidecar {sidecar} is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise LoadError(
+            str(path), f"sidecar {sidecar} is not valid JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(raw, dict):
+        raise LoadError(str(path), f"sidecar {sidecar} must be a JSON object")
+    meta: dict[str, str] = {}
+    for key in _META_KEYS:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise LoadError(str(path), f"sidecar {sidecar}: {key!r} must be a string or null")
+        if value and value.strip():  # null or "" leaves the value found elsewhere
+            meta[key] = value.strip()
+    return meta
+
+
+def _clip_title(line: str) -> str:
+    line = " ".join(line.split())
+    if len(line) <= MAX_TITLE_CHARS:
+        return line
+    cut = line[: MAX_TITLE_CHARS - 1]
+    space = cut.rfind(" ")
+    if space > MAX_TITLE_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def _first_line(text: str, skip: Sequence[Span]) -> str:
+    for start, end, _ in iter_lines(text):
+        if any(s.start < end and start < s.end for s in skip):
+            continue
+        if text[start:end].strip():
+            return _clip_title(text[start:end])
+    return ""
+
+
+def _markdown_heading(text: str, skip: Sequence[Span]) -> str:
+    for start, end, _ in iter_lines(text):
+        if any(s.start < end and start < s.end for s in skip):
+            continue
+        heading = _MD_HEADING.fullmatch(text[start:end])
+        if heading is not None:
+            return _clip_title(heading.group(1))
+    return ""
+
+
+def _load_plain(
+    path: Path, data: bytes, markdown: bool
+) -> tuple[str, dict[str, str], tuple[Span, ...], str]:
+    """Text, front matter, skip spans and best title of a .txt/.md file."""
+    text = _decode_utf8(path, data)
+    _check_not_blank(path, text)
+    front, front_span = _parse_front_matter(text)
+    skip = find_boilerplate(text)
+    if front_span is not None:
+        skip = (front_span, *skip)
+    heading = _markdown_heading(text, skip) if markdown else ""
+    return text, front, skip, heading or _first_line(text, skip)
+
+
+def _load_html(path: Path, data: bytes) -> HtmlPage:
+    source = _decode_utf8(path, data)
+    _check_not_blank(path, source)
+    try:
+        page = extract_html(source)
+    except RecursionError:
+        raise LoadError(str(path), "HTML is nested too deeply to parse") from None
+    if not page.text.strip():
+        raise LoadError(str(path), "HTML has no visible text")
+    return page
+
+
+def _opens_without_password(reader: PdfReader) -> bool:
+    # Many PDFs are encrypted with an empty user password (owner restrictions only); AES ones
+    # need an optional crypto package, and a missing one means we cannot read them either.
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:
+        return False
+
+
+def _load_pdf(path: Path, data: bytes) -> tuple[str, str]:
+    """The PDF's page texts joined by blank lines, and its metadata title (or "")."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise LoadError(str(path), "PDF is encrypted")
+        pages = [
+            (page.extract_text() or "").strip()
+            for _, page in zip(range(MAX_PDF_PAGES), reader.pages, strict=False)
+        ]
+        meta = reader.metadata
+        title = meta.title if meta is not None and isinstance(meta.title, str) else ""
+    except LoadError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged files; all mean "unreadable"
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise LoadError(str(path), f"broken PDF ({reason})") from None
+    text = "\n\n".join(pages)
+    if not text.strip():
+        raise LoadError(str(path), "PDF has no extractable text (scanned images?)")
+    return text, title.strip()
+
+
+def load_document(path: Path, max_bytes: int = 50_000_000) -> LoadedDocument:
+    """Load one file; raises ``LoadError`` with a short reason when it cannot be ingested."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise LoadError(str(path), f"unsupported file type {suffix or '(none)'!r}")
+    data = _read_bytes(path, max_bytes)
+    if not data.strip():
+        raise LoadError(str(path), "empty (no text)")
+    meta: dict[str, str | None] = {}
+    if suffix in HTML_SUFFIXES:
+        page = _load_html(path, data)
+        text, title, skip = page.text, page.title or page.h1, find_boilerplate(page.text)
+        meta.update(url=page.url, date=page.date)
+    elif suffix in PDF_SUFFIXES:
+        text, title = _load_pdf(path, data)
+        skip = find_boilerplate(text)
+    else:
+        text, front, skip, title = _load_plain(path, data, suffix in MARKDOWN_SUFFIXES)
+        meta.update({k: front[k] for k in _META_KEYS if k in front})
+    meta.update(_read_sidecar(path))  # the sidecar is explicit, so it wins
+    title = meta.get("title") or title or _first_line(text, skip) or path.stem
+    return LoadedDocument(
+        doc_id=path.stem,
+        source_path=str(path),
+        text=text,
+        title=_clip_title(title),
+        url=meta.get("url") or None,
+        date=meta.get("date") or None,
+        skip=skip,
+    )

@@ -1,0 +1,171 @@
+"""Sentence segmentation with exact offsets (hand-written: no NLTK data is available offline).
+
+A line break always ends a sentence; inside a line we split after terminal punctuation that is
+followed by whitespace and something that can start a sentence. Each sentence gets a role (prose,
+list item, lead-in, heading) that the answer stage uses to merge lead-ins with their items and to
+never answer with a heading alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+
+from .records import SentenceRole, SentenceSpan, Span
+
+# Bump whenever a change here can move a sentence boundary or role: the manifest records it so an
+# index built by an older segmenter is rebuilt rather than silently mixed.
+SEGMENTER_VERSION = "seg-2"  # bump when loaders, boilerplate or segmentation rules change
+
+# The same line breaks as str.splitlines(); every one of them is also whitespace for str.strip().
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+# Bullet markers must be followed by whitespace, so "-5%" or "*bold*" stay prose.
+_BULLET = re.compile(
+    r"(?:[-*•◦‣–—]|\d{1,3}[.)]|[A-Za-z]\)|\((?:\d{1,3}|[a-z]|[ivx]{1,4})\))(?=\s)\s*"
+)
+
+# A run of terminal punctuation plus any closing quotes/brackets after it.
+_TERMINAL = re.compile(r"[.!?…]+[\"'’”»)\]]*")
+_SPACE_RUN = re.compile(r"\s+")
+
+_OPENERS = frozenset("\"'“‘«([")
+_CLOSERS = "\"'’”»)]"
+_NO_HEADING_END = frozenset(".!?…:;,")
+
+_ABBREVIATIONS = frozenset({
+    "Dr", "Prof", "Mr", "Mrs", "Ms", "Mx", "St", "Mt", "Jr", "Sr", "Inc", "Ltd", "Co", "Corp",
+    "vs", "etc", "No", "Nos", "Fig", "Figs", "approx", "Gen", "Gov", "Sen", "Rep", "Rev", "Hon",
+    "Lt", "Capt", "Sgt", "Maj", "Cllr", "Dept", "Vol", "cf", "al",
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
+})
+# "U.S", "e.g", "i.e", "a.m", "U.K": letters joined by dots (the last dot is the terminal one).
+_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")
+
+
+def iter_lines(text: str) -> Iterator[tuple[int, int, int]]:
+    """Yield ``(start, end, next_start)`` for each line; ``end`` excludes the line break."""
+    pos = 0
+    for match in _LINE_BREAK.finditer(text):
+        yield pos, match.start(), match.end()
+        pos = match.end()
+    yield pos, len(text), len(text)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _is_abbreviation(text: str, line_start: int, dot: int) -> bool:
+    """Whether the "." at ``dot`` closes an abbreviation or an initial rather than a sentence."""
+    begin = dot
+    while begin > line_start and not text[begin - 1].isspace():
+        begin -= 1
+    token = text[begin:dot].lstrip("\"'“‘«([{")
+    if not token:
+        return False
+    if token in _ABBREVIATIONS or token.lower() in {"vs", "etc", "approx", "al", "cf"}:
+        return True
+    if len(token) == 1 and token.isupper():  # an initial, as in "J. Smith"
+        return True
+    return _DOTTED.fullmatch(token) is not None
+
+
+def _starts_sentence(char: str) -> bool:
+    return (
+        char.isupper()
+        or char.istitle()
+        or char.isdigit()
+        or char in _OPENERS
+        or unicodedata.category(char) == "Sc"
+    )
+
+
+def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split one line body ``text[start:end]`` into trimmed sentence ranges."""
+    pieces: list[tuple[int, int]] = []
+    piece_start = start
+    for match in _TERMINAL.finditer(text, start, end):
+        after = _SPACE_RUN.match(text, match.end(), end)
+        if after is None or after.end() >= end or not _starts_sentence(text[after.end()]):
+            continue
+        run = match.group()
+        if run == "." and _is_abbreviation(text, start, match.start()):
+            continue
+        pieces.append((piece_start, match.end()))
+        piece_start = after.end()
+    pieces.append((piece_start, end))
+    trimmed = (_trim(text, a, b) for a, b in pieces)
+    # Pure punctuation ("---", "* * *") is decoration, never an answer.
+    return [(a, b) for a, b in trimmed if any(ch.isalnum() for ch in text[a:b])]
+
+
+def _line_roles(
+    text: str, pieces: list[tuple[int, int]], is_bullet: bool, has_next_line: bool
+) -> list[SentenceRole]:
+    """Roles for the sentences of one line (all share the line's role, except a lead-in)."""
+    if is_bullet:
+        return ["list_item"] * len(pieces)
+    roles: list[SentenceRole] = ["text"] * len(pieces)
+    last_start, last_end = pieces[-1]
+    if text[last_end - 1] == ":":
+        # Only the sentence that ends in ":" introduces what follows ("... pauses. Solutions:").
+        roles[-1] = "lead_in"
+    elif len(pieces) == 1:
+        body = text[last_start:last_end]
+        tail = body.rstrip(_CLOSERS)
+        short = len(body.split()) <= 10
+        if short and has_next_line and tail and tail[-1] not in _NO_HEADING_END:
+            roles[0] = "heading"
+    return roles
+
+
+def _overlaps_skip(starts: list[int], ends: list[int], start: int, end: int) -> bool:
+    # Merged skips are disjoint and sorted, so only the last one starting before ``end`` matters.
+    i = bisect.bisect_left(starts, end)
+    return i > 0 and ends[i - 1] > start
+
+
+def _merge_skips(skip: Sequence[Span]) -> tuple[list[int], list[int]]:
+    merged: list[list[int]] = []
+    for span in sorted(skip, key=lambda s: (s.start, s.end)):
+        if span.end <= span.start:
+            continue
+        if merged and span.start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], span.end)
+        else:
+            merged.append([span.start, span.end])
+    return [m[0] for m in merged], [m[1] for m in merged]
+
+
+def split_sentences(text: str, skip: Sequence[Span] = ()) -> list[SentenceSpan]:
+    """Sentences of ``text`` as sorted, non-overlapping, whitespace-trimmed spans with roles.
+
+    Sentences overlapping any ``skip`` span (boilerplate, front matter) are dropped.
+    """
+    starts, ends = _merge_skips(skip)
+    out: list[SentenceSpan] = []
+    for line_start, line_end, next_start in iter_lines(text):
+        body_start, body_end = _trim(text, line_start, line_end)
+        if body_start == body_end:
+            continue
+        bullet = _BULLET.match(text, body_start, body_end)
+        if bullet is not None:
+            body_start = bullet.end()
+            if body_start == body_end:
+                continue
+        pieces = _split_line(text, body_start, body_end)
+        if not pieces:
+            continue
+        roles = _line_roles(text, pieces, bullet is not None, next_start > line_end)
+        for (a, b), role in zip(pieces, roles, strict=True):
+            if starts and _overlaps_skip(starts, ends, a, b):
+                continue
+            out.append(SentenceSpan(a, b, role))
+    return out

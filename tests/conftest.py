@@ -1,0 +1,43 @@
+"""Shared fixtures: the real model and a real seed index are built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from index.embed import HashingEncoder, SentenceTransformerEncoder  # noqa: E402
+from index.pipeline import ingest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+
+
+@pytest.fixture(scope="session")
+def real_encoder() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture()
+def hashing_encoder() -> HashingEncoder:
+    return HashingEncoder(dim=64)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
+    """A real index of seeds/ built with the real model (read-only for tests)."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    report = ingest([SEEDS], index_dir, real_encoder, progress=False)
+    assert report.published and not report.skipped
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def seed_engine(seed_index: Path, real_encoder):
+    from retriever.engine import Engine
+
+    return Engine.open(seed_index, real_encoder)

@@ -1,0 +1,205 @@
+"""Versioned index: publish, incremental add/change/delete, manifest refusal, corruption."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embed import HashingEncoder
+from index.manifest import IndexCorrupt, IndexMismatch
+from index.pipeline import IngestConfig, ingest
+from index.store import (
+    CURRENT,
+    IndexBusy,
+    current_version,
+    list_versions,
+    load_snapshot,
+    writer_lock,
+)
+from retriever.engine import Engine
+from retriever.weights import ScoringModel
+
+from .conftest import SEEDS
+
+QUESTIONS = [
+    "When was the MoU signed?",
+    "How many jobs could be created?",
+    "Who is the Mayor of the Liverpool City Region?",
+    "What does the partnership with Innovate UK focus on?",
+]
+
+
+def _copy_seeds(dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in SEEDS.iterdir():
+        shutil.copy(f, dst / f.name)
+    return dst
+
+
+def _answers(index_dir: Path, encoder) -> list[str]:
+    engine = Engine.open(index_dir, encoder, ScoringModel.load())
+    out = []
+    for q in QUESTIONS:
+        a = engine.ask(q).model_dump(exclude={"timings_ms", "index_version"})
+        out.append(json.dumps(a, sort_keys=True))
+    return out
+
+
+def test_publish_layout_and_manifest(tmp_path, hashing_encoder):
+    report = ingest([SEEDS], tmp_path / "ix", hashing_encoder, progress=False)
+    assert report.published and report.documents == 5 and not report.skipped
+    version = current_version(tmp_path / "ix")
+    assert version == report.version
+    manifest = json.loads((tmp_path / "ix" / version / "manifest.json").read_text())
+    assert manifest["model"]["name"] == hashing_encoder.identity.name
+    assert manifest["model"]["dim"] == 64 and manifest["model"]["normalised"] is True
+    assert manifest["counts"] == {
+        "documents": 5, "chunks": report.chunks, "sentences": report.sentences,
+    }
+    assert set(manifest["documents"]) == {p.stem for p in SEEDS.iterdir()}
+    assert "faiss-cpu" in manifest["libraries"] and manifest["settings"]["chunk_size"] == 1000
+    assert all(len(h) == 64 for h in manifest["files"].values())
+    # No pickle anywhere: every file is JSON/JSONL, .npy (loaded with allow_pickle=False) or FAISS.
+    for rel in manifest["files"]:
+        assert rel.endswith((".json", ".jsonl", ".npy", ".faiss")), rel
+
+
+def test_offsets_hold_for_every_record(tmp_path, hashing_encoder):
+    ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    content = load_snapshot(tmp_path).content
+    texts = {d.doc_id: d.text for d in content.documents}
+    for unit in [*content.sentences, *content.chunks]:
+        assert texts[unit.doc_id][unit.start : unit.end] == unit.text
+
+
+def test_unchanged_reingest_publishes_nothing(tmp_path, hashing_encoder):
+    first = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    again = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    assert not again.published and again.version == first.version
+    assert again.reused == sorted(again.reused) and len(again.reused) == 5 and not again.embedded
+    assert "up to date" in again.note
+    assert list_versions(tmp_path) == [first.version]
+
+
+def test_incremental_equals_fresh_build(tmp_path, hashing_encoder):
+    corpus = _copy_seeds(tmp_path / "docs")
+    inc = tmp_path / "inc"
+    ingest([corpus], inc, hashing_encoder, progress=False)
+    # change one file, delete one, add one
+    changed = corpus / "003_6f9793588dbe1bb2.txt"
+    changed.write_text(changed.read_text() + "\nThe launchpad opened in March 2027 in Sefton.\n")
+    (corpus / "004_ea8255db490a2ff0.txt").unlink()
+    (corpus / "new_doc.md").write_text("# New\n\nThe new hub employs 120 people in Wirral.\n")
+    report = ingest([corpus], inc, hashing_encoder, progress=False)
+    assert sorted(report.embedded) == ["003_6f9793588dbe1bb2", "new_doc"]
+    assert report.removed == ["004_ea8255db490a2ff0"]
+    assert len(report.reused) == 3
+    fresh = tmp_path / "fresh"
+    ingest([corpus], fresh, hashing_encoder, progress=False)
+    a, b = load_snapshot(inc), load_snapshot(fresh)
+    assert a.manifest["files"] == b.manifest["files"]  # byte-identical content
+    assert _answers(inc, hashing_encoder) == _answers(fresh, hashing_encoder)
+    assert "004_ea8255db490a2ff0" not in {d.doc_id for d in a.content.documents}
+
+
+def test_refuses_other_model_and_dimension(tmp_path, hashing_encoder):
+    ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    with pytest.raises(IndexMismatch, match="dimension 64 != model dimension 32"):
+        Engine.open(tmp_path, HashingEncoder(dim=32), ScoringModel.load())
+    with pytest.raises(IndexMismatch, match="model 'hashing-test-encoder' != configured 'other'"):
+        Engine.open(tmp_path, HashingEncoder(dim=64, name="other"), ScoringModel.load())
+
+
+def test_refuses_other_format(tmp_path, hashing_encoder):
+    report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    manifest_path = tmp_path / report.version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatch, match="format version 99"):
+        Engine.open(tmp_path, hashing_encoder, ScoringModel.load())
+
+
+@pytest.mark.parametrize("victim", ["chunks.faiss", "sentences.jsonl", "sentence_vectors.npy"])
+def test_detects_corruption_by_name(tmp_path, hashing_encoder, victim):
+    report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    path = tmp_path / report.version / victim
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorrupt, match=victim):
+        load_snapshot(tmp_path)
+
+
+def test_truncated_and_missing_files(tmp_path, hashing_encoder):
+    report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    vdir = tmp_path / report.version
+    (vdir / "chunks.jsonl").write_bytes((vdir / "chunks.jsonl").read_bytes()[:100])
+    with pytest.raises(IndexCorrupt, match="chunks.jsonl"):
+        load_snapshot(tmp_path)
+    (vdir / "chunks.jsonl").unlink()
+    with pytest.raises(IndexCorrupt, match="chunks.jsonl is missing"):
+        load_snapshot(tmp_path)
+    (tmp_path / CURRENT).write_text("../../etc\n")
+    with pytest.raises(IndexCorrupt, match="does not name a version"):
+        load_snapshot(tmp_path)
+
+
+def test_corrupt_current_version_is_rebuilt_not_reused(tmp_path, hashing_encoder):
+    first = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    (tmp_path / first.version / "sentence_vectors.npy").write_bytes(b"garbage")
+    again = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    assert again.published and len(again.embedded) == 5 and "cannot be reused" in again.note
+    load_snapshot(tmp_path)  # the new version verifies
+
+
+def test_single_writer_lock(tmp_path, hashing_encoder):
+    with writer_lock(tmp_path), pytest.raises(IndexBusy):
+        ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+
+
+def test_nothing_usable_publishes_nothing(tmp_path, hashing_encoder):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_text("   \n")
+    (bad / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    report = ingest([bad], tmp_path / "ix", hashing_encoder, progress=False)
+    assert report.documents == 0 and not report.published and len(report.skipped) == 2
+    assert current_version(tmp_path / "ix") is None
+
+
+def test_broken_file_is_skipped_and_rest_indexed(tmp_path, hashing_encoder):
+    corpus = _copy_seeds(tmp_path / "docs")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    report = ingest([corpus], tmp_path / "ix", hashing_encoder, progress=False)
+    assert report.documents == 5 and report.published
+    assert [Path(e.path).name for e in report.skipped] == ["broken.pdf"]
+
+
+def test_garbage_collection_keeps_recent_versions(tmp_path, hashing_encoder):
+    corpus = _copy_seeds(tmp_path / "docs")
+    config = IngestConfig(keep_versions=2)
+    for i in range(4):
+        (corpus / "extra.txt").write_text(f"Revision {i} of the extra note about Wirral.\n")
+        ingest([corpus], tmp_path / "ix", hashing_encoder, config, progress=False)
+    versions = list_versions(tmp_path / "ix")
+    assert len(versions) == 2 and current_version(tmp_path / "ix") == versions[-1]
+
+
+def test_faiss_matches_brute_force(tmp_path, hashing_encoder):
+    ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    snap = load_snapshot(tmp_path)
+    vectors = snap.content.sentence_vectors
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.normal(size=vectors.shape[1]).astype(np.float32)
+        q /= np.linalg.norm(q)
+        scores, ids = snap.sentence_dense.search(q, 10)
+        exact = vectors @ q
+        expected = np.lexsort((np.arange(len(exact)), -exact))[:10]
+        np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.sort(exact[expected]), np.sort(scores), rtol=1e-5, atol=1e-5)

@@ -1,0 +1,323 @@
+"""Loaders: every format, metadata sources, boilerplate skipping and every refusal reason."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfWriter
+
+from index.boilerplate import find_boilerplate
+from index.loaders import discover, load_document
+from index.records import LoadedDocument, LoadError
+from index.segment import split_sentences
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def sentences(doc: LoadedDocument) -> list[str]:
+    return [doc.text[s.start : s.end] for s in split_sentences(doc.text, doc.skip)]
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        path.write_bytes(content.encode("utf-8"))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def make_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF, one Helvetica text line per input line (xref offsets computed)."""
+    page_ids = [4 + 2 * i for i in range(len(pages))]
+    kids = " ".join(f"{p} 0 R" for p in page_ids)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for page_id, text in zip(page_ids, pages, strict=True):
+        ops = ["BT /F1 12 Tf 72 720 Td 16 TL"]
+        for line in text.split("\n"):
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({escaped}) Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1") if text else b"0 0 m 100 100 l S"
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (page_id + 1)
+        )
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+# --- discover --------------------------------------------------------------------------------
+
+
+def test_discover_walks_folders_filters_and_sorts(tmp_path: Path) -> None:
+    for name in ["b.txt", "a/x.md", "a/y.markdown", "a/z.HTML", "a/deep/p.pdf", "a/q.htm"]:
+        write(tmp_path / name, "text")
+    for name in [".hidden.txt", "a/.git/c.txt", "a/x.meta.json", "a/notes.docx", "a/r.json"]:
+        write(tmp_path / name, "text")
+    single = write(tmp_path / "elsewhere" / "one.txt", "text")
+    found = discover([tmp_path, single])
+    expected = ["a/deep/p.pdf", "a/q.htm", "a/x.md", "a/y.markdown", "a/z.HTML", "b.txt",
+                "elsewhere/one.txt"]
+    assert found == sorted(tmp_path / name for name in expected)
+
+
+def test_discover_refuses_missing_paths_and_unsupported_files(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="no such file"):
+        discover([tmp_path / "missing"])
+    with pytest.raises(LoadError, match="unsupported"):
+        discover([write(tmp_path / "x.docx", "text")])
+
+
+# --- plain text and Markdown -----------------------------------------------------------------
+
+
+def test_text_is_kept_exactly_except_a_leading_bom(tmp_path: Path) -> None:
+    body = "  First line  \r\nSecond\u00a0line.\n\n\nThird line.   \n"
+    doc = load_document(write(tmp_path / "doc-1.txt", "\ufeff" + body))
+    assert doc.text == body
+    assert doc.doc_id == "doc-1"
+    assert doc.source_path == str(tmp_path / "doc-1.txt")
+    assert doc.title == "First line"
+    assert doc.url is None and doc.date is None
+    assert sentences(doc) == ["First line", "Second\u00a0line.", "Third line."]
+
+
+def test_long_first_line_title_is_clipped(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "t.txt", "word " * 100 + "\nMore."))
+    assert 0 < len(doc.title) <= 200
+    assert doc.title.startswith("word word")
+
+
+def test_markdown_front_matter_gives_metadata_and_is_skipped(tmp_path: Path) -> None:
+    text = (
+        "---\ntitle: \"Custom Title\"\nurl: https://example.org/x\ndate: 2024-11-27\n"
+        "tags: [a, b]\n---\n# Heading One\n\nBody text here. Second sentence.\n"
+    )
+    doc = load_document(write(tmp_path / "post.md", text))
+    assert doc.text == text
+    assert (doc.title, doc.url, doc.date) == ("Custom Title", "https://example.org/x", "2024-11-27")
+    fence_end = text.index("---\n# ") + 3
+    assert any(s.start == 0 and s.end == fence_end for s in doc.skip)
+    assert sentences(doc) == ["# Heading One", "Body text here.", "Second sentence."]
+
+
+def test_markdown_title_is_the_first_heading(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "post.md", "Intro line\n\n## The Heading ##\n\nText.\n"))
+    assert doc.title == "The Heading"
+    doc = load_document(write(tmp_path / "plain.md", "---\nnot front matter\n"))
+    assert doc.title == "---"  # an unclosed fence is a horizontal rule, not front matter
+
+
+def test_text_front_matter_works_for_txt_too(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "a.txt", "---\ndate: 2026-02-19\n---\nSigned today.\n"))
+    assert doc.date == "2026-02-19"
+    assert doc.title == "Signed today."
+    assert sentences(doc) == ["Signed today."]
+
+
+def test_sidecar_overrides_front_matter(tmp_path: Path) -> None:
+    front = "---\nurl: https://front.example\ndate: 2024-01-02\n---\nHello there.\n"
+    path = write(tmp_path / "news.md", front)
+    sidecar = {"title": "Side", "url": "https://side.example", "date": None, "extra": [1, 2]}
+    write(tmp_path / "news.meta.json", json.dumps(sidecar))
+    doc = load_document(path)
+    assert (doc.title, doc.url, doc.date) == ("Side", "https://side.example", "2024-01-02")
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "reason"),
+    [("{not json", "not valid JSON"), ("[1, 2]", "JSON object"), ('{"url": 5}', "'url' must be")],
+)
+def test_bad_sidecar_is_a_load_error_naming_it(tmp_path: Path, sidecar: str, reason: str) -> None:
+    path = write(tmp_path / "doc.txt", "Some text.")
+    write(tmp_path / "doc.meta.json", sidecar)
+    with pytest.raises(LoadError, match=reason) as info:
+        load_document(path)
+    assert "doc.meta.json" in info.value.reason
+
+
+def test_invalid_utf8_says_where(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="not valid UTF-8.*offset 6") as info:
+        load_document(write(tmp_path / "bad.txt", b"Hello \xff world"))
+    assert info.value.path == str(tmp_path / "bad.txt")
+    with pytest.raises(LoadError, match="offset 3"):
+        load_document(write(tmp_path / "bad.html", b"<p>\xc3(</p>"))
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n\t\r\n", "\ufeff \n".encode()])
+def test_empty_files_are_refused(tmp_path: Path, content: bytes) -> None:
+    with pytest.raises(LoadError, match="empty"):
+        load_document(write(tmp_path / "empty.txt", content))
+
+
+def test_too_large_and_unreadable_and_unsupported(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="too large"):
+        load_document(write(tmp_path / "big.txt", "x" * 100), max_bytes=10)
+    folder = tmp_path / "folder.txt"
+    folder.mkdir()
+    with pytest.raises(LoadError, match="cannot read"):
+        load_document(folder)
+    with pytest.raises(LoadError, match="cannot read"):
+        load_document(tmp_path / "missing.txt")
+    with pytest.raises(LoadError, match="unsupported"):
+        load_document(write(tmp_path / "x.docx", "text"))
+
+
+# --- boilerplate -----------------------------------------------------------------------------
+
+
+def test_seed_002_boilerplate_never_becomes_a_sentence() -> None:
+    doc = load_document(SEEDS / "002_369cd4c735e1a5a7.txt")
+    assert doc.text == (SEEDS / "002_369cd4c735e1a5a7.txt").read_text(encoding="utf-8")
+    found = sentences(doc)
+    for phrase in ["Skip to content", "Contact us", "By submitting this form", "Media enquiries",
+                   "Privacy Policy", "Useful contact"]:
+        assert not any(phrase in s for s in found), phrase
+    assert any("chaired by Dr. Jon Hague" in s for s in found)
+    assert doc.title.startswith("Innovation: maximising")
+
+
+def test_boilerplate_rules_are_general() -> None:
+    text = (
+        "Skip to main content\nMenu\nSearch\nLog in\nReal news about the region.\n"
+        "We use cookies to improve this site. Accept all cookies\nSign up to our newsletter today\n"
+        "Share this\nRead more »\nImage credit: Getty\n"
+        "For further information, please contact Jo.\n"
+        "  Useful contacts\nThe Search for talent continues across the region.\n"
+    )
+    spans = find_boilerplate(text)
+    assert all("\n" not in text[s.start : s.end] for s in spans)
+    flagged = {text[s.start : s.end] for s in spans}
+    kept = [line for line in text.splitlines() if line not in flagged]
+    # A contact sentence is content (who to ask is a fair question), not chrome.
+    assert kept == ["Real news about the region.",
+                    "For further information, please contact Jo.",
+                    "The Search for talent continues across the region."]
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+PAGE = """<!doctype html>
+<html><head><title> Page  Title </title><style>.x { color: red }</style>
+<script>var s = "Skip to content";</script>
+<link rel="canonical" href="https://example.org/page">
+<meta property="article:published_time" content="2024-11-27"></head>
+<body>
+<a class="skip-link" href="#main">Skip to main content</a>
+<header><nav><ul><li><a href="/">Home</a></li><li>About</li></ul></nav></header>
+<div id="cookie-banner">Cookies help us. <button>Accept all</button></div>
+<main id="main">
+<article><header><h1>The Big   Heading</h1></header>
+<p>First   paragraph
+ with  spaces. Second&nbsp;sentence.</p>
+<p>Lead in:</p>
+<ul><li>Item one</li><li>Item <b>two</b></li></ul>
+<div class="share-buttons">Share on Twitter</div>
+<noscript>Enable JavaScript</noscript><template><p>Template text</p></template>
+<p hidden>Hidden text</p><p style="display: none">Invisible</p>
+<table><tr><td>Jobs</td><td>40,000</td></tr></table>
+<p>Line one<br>Line two</p>
+<p>Contact us</p>
+<form><label>Email</label><input name="e"><button>Subscribe</button></form>
+</article></main>
+<aside>Related stories</aside>
+<div class="newsletter-signup">Get our newsletter</div>
+<footer>Copyright 2024</footer>
+<svg><text>Logo</text></svg><iframe src="x"></iframe>
+</body></html>"""
+
+
+def test_html_visible_text_only(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "page.html", PAGE))
+    assert doc.text == (
+        "The Big Heading\n\nFirst paragraph with spaces. Second sentence.\n\nLead in:\n\n"
+        "- Item one\n- Item two\n\nJobs 40,000\n\nLine one\nLine two\n\nContact us"
+    )
+    assert doc.title == "Page Title"
+    assert (doc.url, doc.date) == ("https://example.org/page", "2024-11-27")
+    found = sentences(doc)
+    assert "Contact us" not in found  # boilerplate rules run on extracted text as a second net
+    assert found[:3] == ["The Big Heading", "First paragraph with spaces.", "Second sentence."]
+    roles = {doc.text[s.start : s.end]: s.role for s in split_sentences(doc.text, doc.skip)}
+    assert roles["Lead in:"] == "lead_in" and roles["Item two"] == "list_item"
+
+
+def test_html_title_falls_back_to_h1_then_first_line(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "a.htm", "<body><p>Intro.</p><h1>Main</h1></body>"))
+    assert doc.title == "Main"
+    doc = load_document(write(tmp_path / "b.html", "<p>Only a paragraph.</p>"))
+    assert doc.title == "Only a paragraph."
+
+
+def test_html_without_visible_text_is_refused(tmp_path: Path) -> None:
+    page = "<html><head><title>T</title></head><body><script>x()</script><nav>Menu</nav></body>"
+    with pytest.raises(LoadError, match="no visible text"):
+        load_document(write(tmp_path / "blank.html", page))
+
+
+def test_deeply_nested_html_does_not_crash(tmp_path: Path) -> None:
+    page = "<div>" * 20_000 + "Deep text." + "</div>" * 20_000
+    doc = load_document(write(tmp_path / "deep.html", page))
+    assert doc.text == "Deep text."
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+
+def test_pdf_pages_are_joined_by_blank_lines(tmp_path: Path) -> None:
+    data = make_pdf(["Hello from page one. It has (parens).", "Page two text."])
+    doc = load_document(write(tmp_path / "report.pdf", data))
+    assert doc.doc_id == "report"
+    assert doc.text == "Hello from page one. It has (parens).\n\nPage two text."
+    assert doc.title == "Hello from page one. It has (parens)."
+    assert sentences(doc) == ["Hello from page one.", "It has (parens).", "Page two text."]
+
+
+def test_broken_pdf_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="broken PDF"):
+        load_document(write(tmp_path / "broken.pdf", b"%PDF-1.4\nthis is not really a pdf"))
+    with pytest.raises(LoadError, match="PDF"):
+        load_document(write(tmp_path / "cut.pdf", make_pdf(["Some text."])[:60]))
+
+
+def test_pdf_without_text_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="no extractable text"):
+        load_document(write(tmp_path / "scan.pdf", make_pdf([""])))
+
+
+def encrypted_pdf(user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=io.BytesIO(make_pdf(["Secret text."])))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="encrypted"):
+        load_document(write(tmp_path / "locked.pdf", encrypted_pdf("secret")))
+
+
+def test_pdf_with_only_an_owner_password_loads(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "restricted.pdf", encrypted_pdf("")))
+    assert doc.text == "Secret text."
