@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: bootstrap demo test lint chromium ingest bench reliability clean
+.PHONY: bootstrap demo test lint chromium reliability clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,12 +27,22 @@ chromium:
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The main job: index seeds/ (a no-op when nothing changed), show one answer, then serve the API,
+# the widget demo page and the Slack endpoints on http://127.0.0.1:8000 until Ctrl-C.
 demo: bootstrap
 	$(BIN)/citeqa ingest seeds
 	$(BIN)/citeqa ask "When was the MoU between Liverpool and Oxford signed?"
+	@echo "serving http://127.0.0.1:8000 (widget demo page at /, API docs at /docs); Ctrl-C stops"
+	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000
 
 test: bootstrap chromium
 	$(BIN)/pytest -q
+
+# The full-size fault and load tests (the bounded versions run in `make test`).
+reliability: bootstrap chromium
+	mkdir -p eval/results
+	CITEQA_RELIABILITY_FULL=1 CITEQA_RELIABILITY_REPORT=$(CURDIR)/var/reliability-lines.txt \
+	  $(BIN)/pytest -q tests/reliability
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -33,10 +33,16 @@ def load_gold(path: Path = GOLD_PATH) -> list[Question]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            out.append(Question(
-                id=row["id"], question=row["question"], answers=tuple(row["answers"]),
-                docs=tuple(row["docs"]), kind=row["kind"], split=row["split"],
-            ))
+            out.append(
+                Question(
+                    id=row["id"],
+                    question=row["question"],
+                    answers=tuple(row["answers"]),
+                    docs=tuple(row["docs"]),
+                    kind=row["kind"],
+                    split=row["split"],
+                )
+            )
     return out
 
 
@@ -50,11 +56,17 @@ def load_squad(bench_dir: Path = BENCH_DIR) -> list[Question]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        out.append(Question(
-            id=row["id"], question=row["question"], answers=tuple(row["answers"]),
-            docs=(Path(row["doc"]).stem,), kind="squad", split=squad_split(row["id"]),
-            passage=row["passage"],
-        ))
+        out.append(
+            Question(
+                id=row["id"],
+                question=row["question"],
+                answers=tuple(row["answers"]),
+                docs=(Path(row["doc"]).stem,),
+                kind="squad",
+                split=squad_split(row["id"]),
+                passage=row["passage"],
+            )
+        )
     return out
 
 
@@ -63,10 +75,16 @@ def load_scifact(bench_dir: Path = BENCH_DIR) -> list[Question]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        out.append(Question(
-            id=row["id"], question=row["question"], answers=(), docs=tuple(row["relevant_docs"]),
-            kind="scifact", split="test",
-        ))
+        out.append(
+            Question(
+                id=row["id"],
+                question=row["question"],
+                answers=(),
+                docs=tuple(row["relevant_docs"]),
+                kind="scifact",
+                split="test",
+            )
+        )
     return out
 
 

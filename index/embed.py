@@ -123,8 +123,11 @@ class HashingEncoder:
     """Bag of words and character trigrams hashed into a small space: fast, deterministic, and
     similar texts get similar vectors. For unit tests only."""
 
-    def __init__(self, dim: int = 64, name: str = "hashing-test-encoder") -> None:
+    def __init__(self, dim: int = 64, name: str = "hashing-test-encoder", seed: int = 0) -> None:
+        # ``seed`` changes the hashing but not the identity: a stand-in for a different model that
+        # reports the same name, weights hash and dimension (what the manifest probes must catch).
         self.identity = ModelIdentity(name=name, weights_sha256=f"hashing-{dim}", dim=dim)
+        self._salt = seed.to_bytes(8, "little")
 
     def _features(self, text: str) -> list[str]:
         words = [w.lower() for w in _TOKEN.findall(text)]
@@ -136,7 +139,8 @@ class HashingEncoder:
         out = np.zeros((len(texts), dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for feature in self._features(text):
-                h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+                digest = hashlib.blake2b(feature.encode(), digest_size=8, salt=self._salt).digest()
+                h = int.from_bytes(digest, "big")
                 out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
         return _normalise(out)
 

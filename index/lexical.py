@@ -27,7 +27,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased surface words and numbers, stop words kept (for answer-type and overlap logic)."""
+    """Lower-cased surface words and numbers, stop words kept."""
     out = []
     for match in _TOKEN.finditer(text.lower()):
         token = match.group().replace("’", "'")
@@ -50,7 +50,9 @@ class LexicalIndex:
         self._model = model
 
     @classmethod
-    def build(cls, token_lists: list[list[str]], *, k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
+    def build(
+        cls, token_lists: list[list[str]], *, k1: float = 1.2, b: float = 0.75
+    ) -> LexicalIndex:
         model = bm25s.BM25(k1=k1, b=b)
         # An empty unit would make bm25s drop it and shift every id after it: give it a sentinel.
         model.index([tokens or ["\x00"] for tokens in token_lists], show_progress=False)
@@ -61,7 +63,7 @@ class LexicalIndex:
         return cls(bm25s.BM25.load(str(directory), load_corpus=False, allow_pickle=False))
 
     def save(self, directory: Path) -> None:
-        self._model.save(str(directory), allow_pickle=False)
+        self._model.save(str(directory), allow_pickle=False, show_progress=False)
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every unit for the query (zeros when no query token is known)."""

@@ -1,17 +1,34 @@
-"""The manifest of an index version: what built it, and the checks that refuse a mismatch."""
+"""The manifest of an index version: what built it, and the checks that refuse a mismatch.
+
+``manifest.json`` is written in one canonical form (sorted keys, two-space indent) and carries the
+sha256 of its own body under ``checksum``, so any change to it, even inside a string, is detected.
+It also stores the vectors the model gave a few fixed probe sentences: a different model with the
+same name and dimension (the swap a schema check cannot see) is caught by re-embedding them.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .embed import ModelIdentity
+import numpy as np
 
-FORMAT_VERSION = 1
+from .embed import Encoder, ModelIdentity
+
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
+PROBE_SENTENCES = (
+    "The partnership agreement was signed in Oxford on 19 February 2026.",
+    "How many new jobs could the innovation zone create by 2030?",
+    "Heavy rain is expected across the north west later this week.",
+)
+PROBE_MIN_COSINE = 0.999
+_PROBE_DECIMALS = 6
 
 
 class IndexMismatch(Exception):
@@ -50,14 +67,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
+@functools.cache  # reading package metadata costs ~30 ms, and versions do not change while running
+def _installed_versions() -> tuple[tuple[str, str], ...]:
     out = {}
     for name in ("citeqa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "numpy"):
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = "absent"
-    return out
+    return tuple(out.items())
+
+
+def library_versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+# What every project encoder does; an index built any other way cannot be queried as-is.
+MODEL_CONVENTIONS = {
+    "normalised": True,
+    "metric": "inner_product",
+    "query_prefix": "",
+    "document_prefix": "",
+}
 
 
 def model_entry(identity: ModelIdentity) -> dict[str, Any]:
@@ -65,19 +96,58 @@ def model_entry(identity: ModelIdentity) -> dict[str, Any]:
         "name": identity.name,
         "weights_sha256": identity.weights_sha256,
         "dim": identity.dim,
-        "normalised": True,
-        "metric": "inner_product",
+        **MODEL_CONVENTIONS,
     }
 
 
-def check_compatible(manifest: dict[str, Any], identity: ModelIdentity, tokenizer: str) -> None:
-    """Raise IndexMismatch naming every difference that makes this index unusable for queries."""
+def probe_entry(encoder: Encoder) -> dict[str, Any]:
+    vectors = encoder.encode(list(PROBE_SENTENCES))
+    return {
+        "sentences": list(PROBE_SENTENCES),
+        "vectors": [[round(float(x), _PROBE_DECIMALS) for x in row] for row in vectors],
+    }
+
+
+def probe_differences(manifest: dict[str, Any], encoder: Encoder) -> list[str]:
+    """Re-embed the manifest's probe sentences; a cosine below PROBE_MIN_COSINE is another model."""
+    probes = manifest.get("probes")
+    if not isinstance(probes, dict):
+        return ["the manifest has no model probe vectors"]
+    sentences, stored = probes.get("sentences"), probes.get("vectors")
+    try:
+        expected = np.asarray(stored, dtype=np.float64)
+        if not sentences or expected.shape != (len(sentences), encoder.identity.dim):
+            raise ValueError
+        actual = np.asarray(encoder.encode([str(s) for s in sentences]), dtype=np.float64)
+    except (TypeError, ValueError):
+        return ["the manifest's model probe vectors are malformed"]
+    norms = np.linalg.norm(expected, axis=1) * np.linalg.norm(actual, axis=1)
+    cosines = (expected * actual).sum(axis=1) / np.where(norms == 0, 1.0, norms)
+    worst = float(cosines.min())
+    if worst < PROBE_MIN_COSINE:
+        return [
+            f"model probe sentences embed differently (cosine {worst:.3f} < {PROBE_MIN_COSINE}): "
+            "the configured model is not the one that built the index"
+        ]
+    return []
+
+
+def check_compatible(
+    manifest: dict[str, Any], identity: ModelIdentity, tokenizer: str,
+    *, encoder: Encoder | None = None,
+) -> None:
+    """Raise IndexMismatch naming every difference that makes this index unusable for queries.
+
+    With ``encoder``, also re-embed the probe sentences (catches a same-name, same-dim swap).
+    """
     differences = []
     if manifest.get("format_version") != FORMAT_VERSION:
         differences.append(
             f"format version {manifest.get('format_version')!r} != supported {FORMAT_VERSION}"
         )
     model = manifest.get("model", {})
+    if not isinstance(model, dict):
+        model = {}
     if model.get("name") != identity.name:
         differences.append(f"model {model.get('name')!r} != configured {identity.name!r}")
     if model.get("dim") != identity.dim:
@@ -87,8 +157,50 @@ def check_compatible(manifest: dict[str, Any], identity: ModelIdentity, tokenize
             "model weights differ (index built with weights sha256 "
             f"{str(model.get('weights_sha256'))[:12]}…, configured {identity.weights_sha256[:12]}…)"
         )
-    built_tokenizer = manifest.get("settings", {}).get("tokenizer")
+    for key, wanted in MODEL_CONVENTIONS.items():
+        if model.get(key) != wanted:
+            differences.append(f"model {key} {model.get(key)!r} != required {wanted!r}")
+    settings = manifest.get("settings", {})
+    built_tokenizer = settings.get("tokenizer") if isinstance(settings, dict) else None
     if built_tokenizer != tokenizer:
         differences.append(f"tokenizer {built_tokenizer!r} != {tokenizer!r}")
+    if encoder is not None and not differences:
+        differences.extend(probe_differences(manifest, encoder))
     if differences:
         raise IndexMismatch(differences)
+
+
+# ---- the file itself -------------------------------------------------------------------------
+
+
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def encode_manifest(manifest: dict[str, Any]) -> bytes:
+    """The bytes of ``manifest.json``: canonical JSON with the body's sha256 under ``checksum``."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return _canonical({**body, "checksum": hashlib.sha256(_canonical(body)).hexdigest()})
+
+
+def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
+    """Parse ``manifest.json`` bytes; IndexMismatch for another format, IndexCorrupt otherwise.
+
+    The format version is checked first: another format may keep its integrity data elsewhere.
+    """
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"{where}: manifest.json is not valid JSON") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"{where}: manifest.json is not a JSON object")
+    found = manifest.get("format_version")
+    if found != FORMAT_VERSION:
+        raise IndexMismatch(
+            [f"{where}: manifest.json has format version {found!r} != supported {FORMAT_VERSION}"]
+        )
+    if _canonical(manifest) != data or encode_manifest(manifest) != data:
+        raise IndexCorrupt(f"{where}: manifest.json fails its checksum")
+    if not isinstance(manifest.get("files"), dict):
+        raise IndexCorrupt(f"{where}: manifest.json has no file list")
+    return manifest

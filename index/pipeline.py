@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .chunk import chunk_sentences
+from .durable import Failpoint
 from .embed import Encoder
 from .lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from .loaders import discover, load_document
@@ -30,6 +31,7 @@ from .manifest import (
     check_compatible,
     library_versions,
     model_entry,
+    probe_entry,
 )
 from .records import Chunk, DocumentRecord, LoadError, Sentence
 from .segment import SEGMENTER_VERSION, split_sentences
@@ -158,18 +160,25 @@ def _units_from_snapshot(snapshot: IndexSnapshot) -> dict[str, _DocUnits]:
 
 def _reusable_previous(
     index_dir: Path, encoder: Encoder, settings: BuildSettings
-) -> tuple[dict[str, _DocUnits], str]:
-    """The current version's units if it was built the same way, else nothing (and why)."""
+) -> tuple[dict[str, _DocUnits], str, str | None]:
+    """The current version's units if it was built the same way, else nothing (and why), and the
+    current version's name when it verified."""
     try:
         snapshot = load_snapshot(index_dir)
-        check_compatible(snapshot.manifest, encoder.identity, settings.tokenizer)
     except IndexNotFound:
-        return {}, ""
+        return {}, "", None
     except (IndexCorrupt, IndexMismatch) as exc:
-        return {}, f"rebuilding everything: the current index cannot be reused ({exc})"
-    if snapshot.manifest.get("settings") != settings.as_dict():
-        return {}, "rebuilding everything: build settings changed"
-    return _units_from_snapshot(snapshot), ""
+        return {}, f"rebuilding everything: the current index cannot be reused ({exc})", None
+    with snapshot:  # the in-memory records outlive the lease
+        try:
+            check_compatible(
+                snapshot.manifest, encoder.identity, settings.tokenizer, encoder=encoder
+            )
+        except IndexMismatch as exc:
+            return {}, f"rebuilding everything: the current index cannot be reused ({exc})", None
+        if snapshot.manifest.get("settings") != settings.as_dict():
+            return {}, "rebuilding everything: build settings changed", snapshot.version
+        return _units_from_snapshot(snapshot), "", snapshot.version
 
 
 def _sha256_bytes(path: Path) -> str:
@@ -178,15 +187,19 @@ def _sha256_bytes(path: Path) -> str:
 
 def ingest(
     paths: list[Path], index_dir: Path, encoder: Encoder, config: IngestConfig | None = None,
-    *, progress: bool = True,
+    *, progress: bool = True, failpoint: Failpoint | None = None,
 ) -> IngestReport:
-    """Build or update the index from ``paths``; publish a version only when something changed."""
+    """Build or update the index from ``paths``; publish a version only when something changed.
+
+    Raises IndexBusy when another ingest holds the lock, PublishFailed when the disk refuses the
+    new version (the current one is then untouched). ``failpoint`` is for fault-injection tests.
+    """
     config = config or IngestConfig()
     started = time.perf_counter()
     report = IngestReport()
     settings = config.build_settings()
     with writer_lock(index_dir):
-        previous, report.note = _reusable_previous(index_dir, encoder, settings)
+        previous, report.note, current = _reusable_previous(index_dir, encoder, settings)
         units: dict[str, _DocUnits] = {}
         files = discover(paths)
         bar = tqdm(files, desc="ingest", unit="file", file=sys.stderr, disable=not progress)
@@ -224,20 +237,21 @@ def ingest(
             report.seconds = time.perf_counter() - started
             return report
         if not report.embedded and not report.removed and previous:
-            report.version = load_snapshot(index_dir).version
+            report.version = current
             report.note = "index is up to date: nothing changed, nothing published"
+            collect_garbage(index_dir, config.keep_versions, failpoint=failpoint)  # crash leftovers
             report.seconds = time.perf_counter() - started
             return report
-        report.version = _publish(index_dir, ordered, encoder, config, settings)
+        report.version = _publish(index_dir, ordered, encoder, config, settings, failpoint)
         report.published = True
-        collect_garbage(index_dir, config.keep_versions)
+        collect_garbage(index_dir, config.keep_versions, failpoint=failpoint)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _publish(
     index_dir: Path, ordered: list[_DocUnits], encoder: Encoder, config: IngestConfig,
-    settings: BuildSettings,
+    settings: BuildSettings, failpoint: Failpoint | None,
 ) -> str:
     dim = encoder.identity.dim
     content = IndexContent(
@@ -268,6 +282,7 @@ def _publish(
             "sentences": len(content.sentences),
         },
         "libraries": library_versions(),
+        "probes": probe_entry(encoder),
     }
     digest = hashlib.sha256(
         json.dumps([documents, manifest["model"], manifest["settings"]], sort_keys=True).encode()
@@ -283,4 +298,5 @@ def _publish(
             content.sentence_tokens, k1=config.bm25_k1, b=config.bm25_b
         ),
         digest=digest,
+        failpoint=failpoint,
     )

@@ -1,47 +1,83 @@
 """Versioned, immutable index directories and the atomically replaced ``CURRENT`` pointer.
 
-Layout of ``<index_dir>``::
+The directory layout is described in layout.py, garbage collection in gc.py.
 
-    CURRENT                  the live version's name (replaced atomically)
-    .lock                    single-writer lock for ingest
-    v000003-1a2b3c/          one immutable version (manifest.json + data files)
+Publishing (Lucene's two-phase commit, LevelDB's CURRENT): write every file into
+``.staging-<id>/`` and fsync it, write the manifest (sha256 of every file, and of itself), fsync
+the staging directory, re-verify it, rename it to ``v<seq>-<digest>`` and fsync the index
+directory, then write ``.CURRENT.tmp``, fsync it, ``os.replace`` it over ``CURRENT`` (the commit
+point) and fsync the index directory again. A failure before the commit removes everything the
+attempt wrote and leaves ``CURRENT`` as it was. Nothing ever writes into a published version.
 
-Publishing writes a staging directory, fsyncs every file and the directory, renames it into place,
-then replaces ``CURRENT`` and fsyncs the parent. Loading verifies every checksum in the manifest
-before any byte reaches FAISS or bm25s.
+Loading checks ``CURRENT``'s manifest hash, the manifest's own checksum and every file's sha256
+before any byte reaches FAISS, numpy or bm25s. Garbage collection keeps the current version, the
+one before it, the newest ``keep`` and every version a reader holds a lease on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import hashlib
+import io
 import json
 import os
-import re
 import shutil
-import tempfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import uuid
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .durable import (
+    Failpoint,
+    IndexBusy,
+    Steps,
+    VersionLease,
+    acquire_lease,
+    exclusive_lock,
+    fsync_dir,
+    fsync_file,
+    write_file,
+)
+from .gc import collect_garbage, remove_unpublished
+from .layout import (
+    CURRENT,
+    CURRENT_TMP,
+    STAGING_PREFIX,
+    TRASH_PREFIX,
+    VERSION_NAME,
+    current_or_none,
+    current_version,
+    list_versions,
+    next_version_name,
+    read_current,
+    read_manifest,
+    verify_files,
+    verify_manifest_and_files,
+    verify_version,
+)
 from .lexical import LexicalIndex
-from .manifest import MANIFEST_NAME, IndexCorrupt, sha256_file
+from .manifest import MANIFEST_NAME, IndexCorrupt, encode_manifest, sha256_file
 from .records import Chunk, DocumentRecord, Sentence
 from .vectors import VectorIndex
 
-CURRENT = "CURRENT"
-_VERSION_NAME = re.compile(r"^v(\d{6})-[0-9a-f]{6}$")
+__all__ = [  # the store's public surface, including what it re-exports from layout and gc
+    "CURRENT", "CURRENT_TMP", "STAGING_PREFIX", "TRASH_PREFIX", "IndexBusy", "IndexContent",
+    "IndexCorrupt", "IndexNotFound", "IndexSnapshot", "PublishFailed", "collect_garbage",
+    "current_version", "list_versions", "load_snapshot", "read_current", "read_manifest",
+    "verify_files", "verify_version", "write_version", "writer_lock",
+]
+
+writer_lock = exclusive_lock
 
 
 class IndexNotFound(Exception):
     """No published index exists at the configured location."""
 
 
-class IndexBusy(Exception):
-    """Another writer holds the index lock."""
+class PublishFailed(Exception):
+    """Writing a new version failed; the message says at which step and what CURRENT names now."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +95,11 @@ class IndexContent:
 
 @dataclass(frozen=True)
 class IndexSnapshot:
-    """A loaded, verified version: records, vectors, and the dense and BM25 indexes."""
+    """A loaded, verified version: records, vectors, and the dense and BM25 indexes.
+
+    It holds a lease on its version until ``close()`` (or until it is garbage-collected), so
+    ``collect_garbage`` never removes a version that is being served. Usable as a context manager.
+    """
 
     version: str
     manifest: dict[str, Any]
@@ -68,24 +108,21 @@ class IndexSnapshot:
     sentence_dense: VectorIndex
     chunk_bm25: LexicalIndex
     sentence_bm25: LexicalIndex
+    lease: VersionLease | None = field(default=None, repr=False, compare=False)
+
+    def close(self) -> None:
+        """Release the lease; the in-memory data stays usable."""
+        if self.lease is not None:
+            self.lease.close()
+
+    def __enter__(self) -> IndexSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # ---- writing -------------------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with path.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _jsonl(rows: list[Any]) -> bytes:
@@ -94,38 +131,47 @@ def _jsonl(rows: list[Any]) -> bytes:
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
     return buffer.getvalue()
 
 
-@contextlib.contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the single-writer lock; a second ingest fails at once instead of racing."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with (index_dir / ".lock").open("a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise IndexBusy(f"another ingest holds the lock on {index_dir}") from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def list_versions(index_dir: Path) -> list[str]:
-    if not index_dir.is_dir():
-        return []
-    return sorted(p.name for p in index_dir.iterdir() if _VERSION_NAME.match(p.name))
-
-
-def _next_version_name(index_dir: Path, digest: str) -> str:
-    versions = list_versions(index_dir)
-    seq = int(_VERSION_NAME.match(versions[-1]).group(1)) + 1 if versions else 1  # type: ignore[union-attr]
-    return f"v{seq:06d}-{digest[:6]}"
+def _write_staging(
+    staging: Path, index_dir: Path, content: IndexContent, manifest: dict[str, Any],
+    dense: dict[str, VectorIndex], lexical: dict[str, LexicalIndex], steps: Steps,
+) -> bytes:
+    """Write and fsync every file of a version into ``staging``; returns the manifest bytes."""
+    files = {
+        "documents.jsonl": _jsonl([asdict(d) for d in content.documents]),
+        "chunks.jsonl": _jsonl([asdict(c) for c in content.chunks]),
+        "sentences.jsonl": _jsonl([asdict(s) for s in content.sentences]),
+        "sentence_tokens.jsonl": _jsonl(content.sentence_tokens),
+        "chunk_tokens.jsonl": _jsonl(content.chunk_tokens),
+        "chunk_vectors.npy": _npy_bytes(content.chunk_vectors),
+        "sentence_vectors.npy": _npy_bytes(content.sentence_vectors),
+        # FAISS bytes are serialised in memory and written here, never by faiss.write_index.
+        **{name: index.to_bytes() for name, index in dense.items()},
+    }
+    checksums = {}
+    for name, data in files.items():
+        write_file(staging / name, data, index_dir, steps)
+        checksums[name] = hashlib.sha256(data).hexdigest()
+    for name, index in lexical.items():
+        target = staging / name
+        rel = target.relative_to(index_dir).as_posix()
+        steps.at(f"write {rel}/")  # bm25s writes its files into our private staging directory
+        index.save(target)
+        for file in sorted(target.iterdir()):
+            steps.at(f"fsync {file.relative_to(index_dir).as_posix()}")
+            fsync_file(file)
+            checksums[file.relative_to(staging).as_posix()] = sha256_file(file)
+        steps.at(f"fsync-dir {rel}")
+        fsync_dir(target)
+    data = encode_manifest({**manifest, "files": dict(sorted(checksums.items()))})
+    write_file(staging / MANIFEST_NAME, data, index_dir, steps)
+    steps.at(f"fsync-dir {staging.name}")
+    fsync_dir(staging)
+    return data
 
 
 def write_version(
@@ -137,106 +183,71 @@ def write_version(
     chunk_bm25: LexicalIndex,
     sentence_bm25: LexicalIndex,
     digest: str,
+    *,
+    failpoint: Failpoint | None = None,
 ) -> str:
-    """Write a new version and make it current; returns its name. Caller holds writer_lock."""
+    """Write a new version and make it current; returns its name. Caller holds writer_lock.
+
+    Raises PublishFailed (with the failing step) when the disk refuses; CURRENT is then unchanged
+    unless the message says the version was made current.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=index_dir))
+    steps = Steps(failpoint)
+    before = current_or_none(index_dir)
+    remove_unpublished(index_dir, before, steps)
+    staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    final: Path | None = None
+    committed = False
     try:
-        files = {
-            "documents.jsonl": _jsonl([asdict(d) for d in content.documents]),
-            "chunks.jsonl": _jsonl([asdict(c) for c in content.chunks]),
-            "sentences.jsonl": _jsonl([asdict(s) for s in content.sentences]),
-            "sentence_tokens.jsonl": _jsonl(content.sentence_tokens),
-            "chunk_tokens.jsonl": _jsonl(content.chunk_tokens),
-            "chunk_vectors.npy": _npy_bytes(content.chunk_vectors),
-            "sentence_vectors.npy": _npy_bytes(content.sentence_vectors),
-            "chunks.faiss": chunk_dense.to_bytes(),
-            "sentences.faiss": sentence_dense.to_bytes(),
-        }
-        for name, data in files.items():
-            _write_bytes(staging / name, data)
-        for name, lexical in (("bm25-chunks", chunk_bm25), ("bm25-sentences", sentence_bm25)):
-            lexical.save(staging / name)
-            for file in (staging / name).iterdir():
-                with file.open("rb") as fh:
-                    os.fsync(fh.fileno())
-            _fsync_dir(staging / name)
-        checksums = {
-            p.relative_to(staging).as_posix(): sha256_file(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
-        manifest = {**manifest, "files": checksums}
-        _write_bytes(
-            staging / MANIFEST_NAME,
-            json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode(),
+        steps.at(f"mkdir {staging.name}")
+        staging.mkdir()
+        manifest_bytes = _write_staging(
+            staging, index_dir, content, manifest,
+            {"chunks.faiss": chunk_dense, "sentences.faiss": sentence_dense},
+            {"bm25-chunks": chunk_bm25, "bm25-sentences": sentence_bm25}, steps,
         )
-        _fsync_dir(staging)
-        name = _next_version_name(index_dir, digest)
+        manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
+        verify_manifest_and_files(staging, manifest_sha)  # never publish what loading would refuse
+        name = next_version_name(index_dir, digest)
+        steps.at(f"rename {staging.name} {name}")
+        os.rename(staging, index_dir / name)
         final = index_dir / name
-        os.rename(staging, final)
-        _fsync_dir(index_dir)
-        _point_current(index_dir, name)
+        steps.at("fsync-dir .")
+        fsync_dir(index_dir)
+        tmp = index_dir / CURRENT_TMP
+        write_file(tmp, f"{name} {manifest_sha}\n".encode(), index_dir, steps)
+        steps.at(f"replace {CURRENT_TMP} {CURRENT}")
+        os.replace(tmp, index_dir / CURRENT)
+        committed = True  # the commit point: readers now see the new version
+        steps.at("fsync-dir .")
+        fsync_dir(index_dir)
         return name
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    except BaseException as exc:
+        if not committed:
+            _discard_attempt(index_dir, staging, final)
+        if not isinstance(exc, OSError):
+            raise
+        where = f"at step '{steps.last}' ({exc.strerror or exc})"
+        if committed:
+            raise PublishFailed(
+                f"{final.name if final else '?'} was made current, but syncing the index directory "
+                f"failed {where}; it may not survive a power loss"
+            ) from exc
+        raise PublishFailed(
+            f"could not publish a new index version {where}; CURRENT is unchanged "
+            f"({before or 'no version'}) and the partial version was removed"
+        ) from exc
 
 
-def _point_current(index_dir: Path, name: str) -> None:
-    tmp = index_dir / f".{CURRENT}.tmp"
-    _write_bytes(tmp, (name + "\n").encode())
-    os.replace(tmp, index_dir / CURRENT)
-    _fsync_dir(index_dir)
-
-
-def collect_garbage(index_dir: Path, keep: int) -> list[str]:
-    """Remove old versions beyond the newest ``keep`` (never the current one) and stale staging."""
-    current = current_version(index_dir)
-    removed = []
-    for name in list_versions(index_dir)[:-keep] if keep > 0 else []:
-        if name != current:
-            shutil.rmtree(index_dir / name, ignore_errors=True)
-            removed.append(name)
-    for stale in index_dir.glob(".staging-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    return removed
+def _discard_attempt(index_dir: Path, staging: Path, final: Path | None) -> None:
+    for path in (staging, final):
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        (index_dir / CURRENT_TMP).unlink(missing_ok=True)
 
 
 # ---- reading -------------------------------------------------------------------------------
-
-
-def current_version(index_dir: Path) -> str | None:
-    try:
-        name = (index_dir / CURRENT).read_text().strip()
-    except FileNotFoundError:
-        return None
-    if not _VERSION_NAME.match(name):
-        raise IndexCorrupt(f"{index_dir / CURRENT} does not name a version: {name[:40]!r}")
-    return name
-
-
-def read_manifest(version_dir: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((version_dir / MANIFEST_NAME).read_text())
-    except FileNotFoundError as exc:
-        raise IndexCorrupt(f"{version_dir.name}: manifest.json is missing") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexCorrupt(f"{version_dir.name}: manifest.json is not valid JSON") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise IndexCorrupt(f"{version_dir.name}: manifest.json has no file list")
-    return manifest
-
-
-def verify_files(version_dir: Path, manifest: dict[str, Any]) -> None:
-    """Every listed file exists with its recorded sha256, and nothing unlisted was added."""
-    listed = manifest["files"]
-    for rel, expected in sorted(listed.items()):
-        path = version_dir / rel
-        if not path.is_file():
-            raise IndexCorrupt(f"{version_dir.name}: {rel} is missing")
-        if sha256_file(path) != expected:
-            raise IndexCorrupt(f"{version_dir.name}: {rel} fails its checksum")
 
 
 def _read_jsonl(path: Path) -> list[Any]:
@@ -251,16 +262,10 @@ def _read_npy(path: Path, rows: int) -> np.ndarray:
     return array
 
 
-def load_snapshot(index_dir: Path, version: str | None = None) -> IndexSnapshot:
-    """Load and verify a version (default: CURRENT). Raises IndexNotFound / IndexCorrupt."""
-    name = version or current_version(index_dir)
-    if name is None:
-        raise IndexNotFound(f"no index at {index_dir}: run `citeqa ingest` first")
-    vdir = index_dir / name
-    if not vdir.is_dir():
-        raise IndexCorrupt(f"CURRENT names {name}, which does not exist")
-    manifest = read_manifest(vdir)
-    verify_files(vdir, manifest)
+def _load_version(
+    vdir: Path, manifest: dict[str, Any], lease: VersionLease | None
+) -> IndexSnapshot:
+    name = vdir.name
     try:
         documents = [DocumentRecord(**row) for row in _read_jsonl(vdir / "documents.jsonl")]
         chunks = [Chunk(**row) for row in _read_jsonl(vdir / "chunks.jsonl")]
@@ -282,9 +287,54 @@ def load_snapshot(index_dir: Path, version: str | None = None) -> IndexSnapshot:
             sentence_dense=VectorIndex.from_bytes((vdir / "sentences.faiss").read_bytes()),
             chunk_bm25=LexicalIndex.load(vdir / "bm25-chunks"),
             sentence_bm25=LexicalIndex.load(vdir / "bm25-sentences"),
+            lease=lease,
         )
-    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+    except (TypeError, ValueError, KeyError, RuntimeError, OSError) as exc:
         raise IndexCorrupt(f"{name}: records are unreadable ({type(exc).__name__})") from exc
+    counts = {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)}
+    if manifest.get("counts") != counts:
+        raise IndexCorrupt(f"{name}: record counts {counts} differ from the manifest")
     if len(snapshot.chunk_dense) != len(chunks) or len(snapshot.sentence_dense) != len(sentences):
         raise IndexCorrupt(f"{name}: dense index sizes do not match the records")
     return snapshot
+
+
+def load_snapshot(
+    index_dir: Path, version: str | None = None, *, lease: bool = True
+) -> IndexSnapshot:
+    """Load and verify a version (default: CURRENT). Raises IndexNotFound / IndexCorrupt /
+    IndexMismatch (another format). The snapshot holds a lease until ``close()``."""
+    for _ in range(10):
+        expected_sha: str | None = None
+        if version is None:
+            pointer = read_current(index_dir)
+            if pointer is None:
+                raise IndexNotFound(f"no index at {index_dir}: run `citeqa ingest` first")
+            name, expected_sha = pointer
+        elif VERSION_NAME.match(version):
+            name = version
+        else:
+            raise IndexCorrupt(f"{version[:40]!r} is not a version name")
+        held = acquire_lease(index_dir, name) if lease else None
+        try:
+            vdir = index_dir / name
+            if not vdir.is_dir():
+                if version is None and read_current(index_dir) != pointer:
+                    raise _Moved  # CURRENT moved on and GC removed the old one: read it again
+                raise IndexCorrupt(f"{'CURRENT names ' if version is None else ''}{name}, "
+                                   "which does not exist")
+            manifest = verify_manifest_and_files(vdir, expected_sha)
+            return _load_version(vdir, manifest, held)
+        except _Moved:
+            pass
+        except BaseException:
+            if held is not None:
+                held.close()
+            raise
+        if held is not None:
+            held.close()
+    raise IndexCorrupt(f"{index_dir}: CURRENT kept changing while the index was being loaded")
+
+
+class _Moved(Exception):
+    pass

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 AnswerType = Literal[
-    "date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name",
-    "list", "other",
+    "date",
+    "year",
+    "amount",
+    "percent",
+    "count",
+    "number",
+    "person",
+    "place",
+    "org",
+    "name",
+    "list",
+    "other",
 ]
 MentionType = Literal["date", "year", "amount", "percent", "number", "name"]
 
@@ -25,23 +35,35 @@ _SCALE = r"(?:thousand|million|billion|trillion|bn|m|k|tn)"
 _CURRENCY = r"[£$€¥]"
 
 _PATTERNS: list[tuple[MentionType, re.Pattern[str]]] = [
-    ("date", re.compile(
-        rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
-        rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
-        rf"|(?:{_MONTHS})\.?\s+\d{{4}}"
-        rf"|(?:early|mid|late)[-\s]\d{{4}}s?"
-        r"|\d{1,2}/\d{1,2}/\d{2,4})\b")),
-    ("amount", re.compile(
-        rf"{_CURRENCY}\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
-        rf"|\b\d[\d,]*(?:\.\d+)?\s?(?:{_SCALE}\s)?(?:pounds|dollars|euros|GBP|USD|EUR)\b",
-        re.IGNORECASE)),
+    (
+        "date",
+        re.compile(
+            rf"\b(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\.?,?\s+\d{{4}}"
+            rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+            rf"|(?:{_MONTHS})\.?\s+\d{{4}}"
+            rf"|(?:early|mid|late)[-\s]\d{{4}}s?"
+            r"|\d{1,2}/\d{1,2}/\d{2,4})\b"
+        ),
+    ),
+    (
+        "amount",
+        re.compile(
+            rf"{_CURRENCY}\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+            rf"|\b\d[\d,]*(?:\.\d+)?\s?(?:{_SCALE}\s)?(?:pounds|dollars|euros|GBP|USD|EUR)\b",
+            re.IGNORECASE,
+        ),
+    ),
     ("percent", re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|per\s?cent|percent)", re.IGNORECASE)),
     ("year", re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b")),
-    ("number", re.compile(
-        rf"\b\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
-        r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-        r"forty|fifty|hundred|dozen)\b",
-        re.IGNORECASE)),
+    (
+        "number",
+        re.compile(
+            rf"\b\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+            r"|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+            r"forty|fifty|hundred|dozen)\b",
+            re.IGNORECASE,
+        ),
+    ),
 ]
 # Proper names: runs of capitalised words, allowing short connectors ("University of Liverpool").
 _NAME = re.compile(
@@ -62,32 +84,51 @@ class Mention:
 def question_type(question: str) -> AnswerType:
     """The expected answer type, from the question's wording (English wh-patterns)."""
     q = question.lower().strip()
-    if re.search(r"\b(how much|what (?:is|was) the (?:cost|value|budget|price)|how large|"
-                 r"what amount|what sum|worth)\b", q):
+    if re.search(
+        r"\b(how much|what (?:is|was) the (?:cost|value|budget|price)|how large|"
+        r"what amount|what sum|worth)\b",
+        q,
+    ):
         return "amount"
-    if re.search(r"\b(what|which) (?:percentage|percent|proportion|share|rate)\b|\bhow many percent",
-                 q):
+    if re.search(
+        r"\b(what|which) (?:percentage|percent|proportion|share|rate)\b|\bhow many percent", q
+    ):
         return "percent"
     if re.search(r"\bhow many\b|\bnumber of\b", q):
         return "count"
     if re.search(r"\b(what|which) year\b|\bin what year\b", q):
         return "year"
-    if re.search(r"^when\b|\bwhen (?:was|were|did|is|will|does|do)\b|\b(what|which) (?:date|day|"
-                 r"month|time)\b|\bby when\b|\bhow long ago\b", q):
+    if re.search(
+        r"^when\b|\bwhen (?:was|were|did|is|will|does|do)\b|\b(what|which) (?:date|day|"
+        r"month|time)\b|\bby when\b|\bhow long ago\b",
+        q,
+    ):
         return "date"
-    if re.search(r"^(?:who|whom|whose)\b|\bwho\b|\b(what|which) (?:person|people|leader|mayor|"
-                 r"professor|chief|head|president|vice-chancellor|minister|individual)\b|\bname "
-                 r"of the (?:person|leader|mayor|chair)", q):
+    if re.search(
+        r"^(?:who|whom|whose)\b|\bwho\b|\b(what|which) (?:person|people|leader|mayor|"
+        r"professor|chief|head|president|vice-chancellor|minister|individual)\b|\bname "
+        r"of the (?:person|leader|mayor|chair)",
+        q,
+    ):
         return "person"
-    if re.search(r"^where\b|\bwhere\b|\b(what|which) (?:city|country|place|venue|location|"
-                 r"region|town|county)\b", q):
+    if re.search(
+        r"^where\b|\bwhere\b|\b(what|which) (?:city|country|place|venue|location|"
+        r"region|town|county)\b",
+        q,
+    ):
         return "place"
-    if re.search(r"\b(what|which) (?:organi[sz]ation|company|university|institution|body|agency|"
-                 r"universities|organi[sz]ations|companies|bodies)\b", q):
+    if re.search(
+        r"\b(what|which) (?:organi[sz]ation|company|university|institution|body|agency|"
+        r"universities|organi[sz]ations|companies|bodies)\b",
+        q,
+    ):
         return "org"
-    if re.search(r"\b(list|name (?:the|all|some)|what are (?:the|some)|which (?:areas|sectors|"
-                 r"fields|themes|topics|priorities)|what (?:areas|sectors|fields|themes|topics|"
-                 r"priorities))\b", q):
+    if re.search(
+        r"\b(list|name (?:the|all|some)|what are (?:the|some)|which (?:areas|sectors|"
+        r"fields|themes|topics|priorities)|what (?:areas|sectors|fields|themes|topics|"
+        r"priorities))\b",
+        q,
+    ):
         return "list"
     if re.search(r"\bhow (?:big|large|long|old|far|fast|high)\b", q):
         return "number"
@@ -111,10 +152,11 @@ def mentions(text: str) -> list[Mention]:
         start, end = m.start(), m.end()
         if any(taken[start:end]):
             continue
-        if start == 0 or text[:start].rstrip().endswith((".", "!", "?", ":", "“", '"')):
-            # Sentence-initial capitals are weak evidence: keep only multi-word names.
-            if " " not in m.group():
-                continue
+        sentence_initial = start == 0 or text[:start].rstrip().endswith(
+            (".", "!", "?", ":", "“", '"')
+        )
+        if sentence_initial and " " not in m.group():
+            continue  # a capital at a sentence start is weak evidence: keep multi-word names only
         found.append(Mention("name", start, end, m.group()))
     return sorted(found, key=lambda x: (x.start, -x.end))
 
@@ -158,9 +200,27 @@ def _looks_like_person(name: str) -> bool:
     if len(words) < 2 or len(words) > 4:
         return False
     lowered = {w.lower() for w in words}
-    return not lowered & {"university", "council", "city", "region", "centre", "center", "uk",
-                          "institute", "authority", "school", "of", "the", "and", "group",
-                          "factory", "laboratory", "national", "combined", "county"}
+    return not lowered & {
+        "university",
+        "council",
+        "city",
+        "region",
+        "centre",
+        "center",
+        "uk",
+        "institute",
+        "authority",
+        "school",
+        "of",
+        "the",
+        "and",
+        "group",
+        "factory",
+        "laboratory",
+        "national",
+        "combined",
+        "county",
+    }
 
 
 # ---- quantities, for conflicts ---------------------------------------------------------------
@@ -170,8 +230,16 @@ _QUANTITY = re.compile(
     r"(?:\s+(?:new\s+|high[-‑\s]skilled\s+|additional\s+|extra\s+)*(?P<noun>[a-z]+))?",
     re.IGNORECASE,
 )
-_SCALE_VALUE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9,
-                "trillion": 1e12, "tn": 1e12}
+_SCALE_VALUE = {
+    "thousand": 1e3,
+    "k": 1e3,
+    "million": 1e6,
+    "m": 1e6,
+    "billion": 1e9,
+    "bn": 1e9,
+    "trillion": 1e12,
+    "tn": 1e12,
+}
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> A
         and sentences[nxt].role == "text"
         and sentences[nxt].chunk_ordinal == sentences[row].chunk_ordinal
         and matching_mentions(qtype, sentences[nxt].text, question)
-        and "\n" not in corpus.documents[sentences[row].doc_id].text[
+        and "\n"
+        not in corpus.documents[sentences[row].doc_id].text[
             sentences[row].end : sentences[nxt].start
         ]
     ):
@@ -87,8 +88,15 @@ def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
     # The passage must hold the whole quote, even when a merged answer runs past the chunk.
     p_start, p_end = min(chunk.start, span.start), max(chunk.end, span.end)
     return Citation(
-        doc_id=doc.doc_id, title=doc.title, url=doc.url, quote=span.text, start=span.start,
-        end=span.end, passage=doc.text[p_start:p_end], passage_start=p_start, passage_end=p_end,
+        doc_id=doc.doc_id,
+        title=doc.title,
+        url=doc.url,
+        quote=span.text,
+        start=span.start,
+        end=span.end,
+        passage=doc.text[p_start:p_end],
+        passage_start=p_start,
+        passage_end=p_end,
         score=round(float(score), 6),
     )
 

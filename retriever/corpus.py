@@ -27,6 +27,7 @@ class Corpus:
     sentence_token_sets: list[frozenset[str]]
     sentence_bigrams: list[frozenset[tuple[str, str]]]
     idf: dict[str, float]
+    answerable: np.ndarray  # sentence row -> may it be an answer (a question never answers)
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
@@ -49,8 +50,12 @@ class Corpus:
             df.update(tokens)
         n = max(len(token_sets), 1)
         idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        answerable = np.array(
+            [not s.text.rstrip("’”\"') ").endswith("?") for s in content.sentences], dtype=bool
+        )
         return cls(
             snapshot=snapshot,
+            answerable=answerable,
             documents={d.doc_id: d for d in content.documents},
             sentence_base=base,
             chunk_first_row=first,

@@ -24,10 +24,10 @@ from index.store import IndexSnapshot, load_snapshot
 from .answer_types import AnswerType, question_type
 from .compose import answer_span, citation_for, find_conflicts, find_highlight, sentence_span
 from .corpus import Corpus
-from .features import FEATURES, sentence_features
+from .features import FEATURES, coverage_gaps, sentence_features
 from .fusion import FusedHit, FusionParams, RankedList, best_per_group, fuse, top_k
 from .schema import Answer, Citation, RetrieverTrace, SearchHit
-from .weights import ScoringModel
+from .weights import CALIBRATION_FEATURES, ScoringModel
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MAX_QUESTION_CHARS = 1000
@@ -66,6 +66,7 @@ class Candidates:
 
     question: str
     qtype: AnswerType
+    question_tokens: tuple[str, ...]
     rows: np.ndarray  # candidate sentence rows
     features: np.ndarray  # (len(rows), len(FEATURES))
     fused: list[FusedHit]  # fused chunk ranking
@@ -73,18 +74,22 @@ class Candidates:
     retrieve_ms: float
 
 
-def calibration_inputs(cands: Candidates, scores: np.ndarray, order: list[int]) -> dict[str, float]:
+def calibration_inputs(
+    corpus: Corpus,
+    cands: Candidates,
+    scores: np.ndarray,
+    order: list[int],
+    absent: frozenset[str] = frozenset(),
+) -> dict[str, float]:
     """What the confidence calibrator sees about the best candidate (order must be non-empty)."""
     top = order[0]
     second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
     feats = dict(zip(FEATURES, cands.features[top].tolist(), strict=True))
-    return {
-        "top_score": float(scores[top]),
-        "margin": float(scores[top]) - second,
-        "dense": feats["dense"],
-        "overlap": feats["overlap"],
-        "type_missing": feats["type_missing"],
-    }
+    inputs = {name: feats[name] for name in CALIBRATION_FEATURES if name in feats}
+    inputs["top_score"] = float(scores[top])
+    inputs["margin"] = float(scores[top]) - second
+    inputs.update(coverage_gaps(corpus, cands.question_tokens, int(cands.rows[top]), absent))
+    return inputs
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -93,10 +98,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 class Engine:
     def __init__(
-        self, snapshot: IndexSnapshot, encoder: Encoder, model: ScoringModel,
+        self,
+        snapshot: IndexSnapshot,
+        encoder: Encoder,
+        model: ScoringModel,
         params: EngineParams | None = None,
     ) -> None:
-        check_compatible(snapshot.manifest, encoder.identity, TOKENIZER_VERSION)
+        check_compatible(snapshot.manifest, encoder.identity, TOKENIZER_VERSION, encoder=encoder)
         self.corpus = Corpus.from_snapshot(snapshot)
         self.encoder = encoder
         self.model = model
@@ -104,7 +112,10 @@ class Engine:
 
     @classmethod
     def open(
-        cls, index_dir: Path, encoder: Encoder, model: ScoringModel | None = None,
+        cls,
+        index_dir: Path,
+        encoder: Encoder,
+        model: ScoringModel | None = None,
         params: EngineParams | None = None,
     ) -> Engine:
         return cls(load_snapshot(index_dir), encoder, model or ScoringModel.load(), params)
@@ -135,12 +146,21 @@ class Engine:
         if mode in ("hybrid", "bm25"):
             lists["bm25"] = top_k(snap.chunk_bm25.scores(tokens), fusion.depth)
         weights = {
-            "dense": fusion.dense_weight, "bm25": fusion.bm25_weight,
+            "dense": fusion.dense_weight,
+            "bm25": fusion.bm25_weight,
             "sentence": fusion.sentence_weight,
         }
         fused = fuse(lists, weights, fusion.rrf_k)
         t2 = time.perf_counter()
-        return fused, vector, tokens, dense_sentences, sentence_bm25, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        return (
+            fused,
+            vector,
+            tokens,
+            dense_sentences,
+            sentence_bm25,
+            (t1 - t0) * 1e3,
+            (t2 - t1) * 1e3,
+        )
 
     def candidates(self, question: str, mode: Mode = "hybrid") -> Candidates:
         question = validate_question(question, self.params.max_question_chars)
@@ -149,16 +169,21 @@ class Engine:
         )
         rows: set[int] = set()
         for hit in fused[: self.params.candidate_chunks]:
-            rows.update(range(self.corpus.chunk_first_row[hit.row], self.corpus.chunk_last_row[hit.row]))
+            rows.update(
+                range(self.corpus.chunk_first_row[hit.row], self.corpus.chunk_last_row[hit.row])
+            )
         if mode != "bm25":
             rows.update(dense_sentences.ids[: self.params.candidate_sentences].tolist())
         ordered = np.array(sorted(rows), dtype=np.int64)
+        ordered = ordered[self.corpus.answerable[ordered]] if len(ordered) else ordered
         qtype = question_type(question)
         chunk_rank = {hit.row: hit.fused_rank for hit in fused}
         features = sentence_features(
             self.corpus, ordered, question, vector, tokens, qtype, sentence_bm25, chunk_rank
         )
-        return Candidates(question, qtype, ordered, features, fused, embed_ms, retrieve_ms)
+        return Candidates(
+            question, qtype, tuple(tokens), ordered, features, fused, embed_ms, retrieve_ms
+        )
 
     # ---- answering -----------------------------------------------------------------------
 
@@ -170,10 +195,16 @@ class Engine:
         t_answer = time.perf_counter()
         k = top_k or self.params.top_k
         scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
-        order = sorted(range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i])))
+        order = sorted(
+            range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i]))
+        )
         ranked_rows = [int(cands.rows[i]) for i in order]
         probabilities = _sigmoid(scores[order]).tolist() if order else []
-        confidence = self.model.confidence(calibration_inputs(cands, scores, order)) if order else 0.0
+        confidence = (
+            self.model.confidence(calibration_inputs(self.corpus, cands, scores, order))
+            if order
+            else 0.0
+        )
         answered = bool(order) and confidence >= self.model.abstain_below
         answer_text, highlight, conflicts = None, None, []
         citations: list[Citation] = []
@@ -184,7 +215,11 @@ class Engine:
             highlight = find_highlight(span.text, cands.qtype, cands.question)
             citations.append(citation_for(self.corpus, span, probabilities[0]))
             conflicts = find_conflicts(
-                self.corpus, span, highlight, ranked_rows[1:], probabilities[1:],
+                self.corpus,
+                span,
+                highlight,
+                ranked_rows[1:],
+                probabilities[1:],
                 probabilities[0] * self.params.conflict_relative,
             )
             used_chunks.add(int(self.corpus.owner_chunk[span.first_row]))
@@ -209,7 +244,10 @@ class Engine:
         )
 
     def _related(
-        self, ranked_rows: list[int], probabilities: list[float], used_chunks: set[int],
+        self,
+        ranked_rows: list[int],
+        probabilities: list[float],
+        used_chunks: set[int],
         limit: int,
     ) -> list[Citation]:
         """The best sentence of each further chunk, best first, one citation per chunk."""
@@ -237,18 +275,27 @@ class Engine:
             sentence_score=_round(hit.scores.get("sentence")),
         )
 
-    def search(self, query: str, top_k: int | None = None, mode: Mode = "hybrid") -> list[SearchHit]:
+    def search(
+        self, query: str, top_k: int | None = None, mode: Mode = "hybrid"
+    ) -> list[SearchHit]:
         query = validate_question(query, self.params.max_question_chars)
         fused, *_ = self._retrieve(query, mode)
         hits = []
         for hit in fused[: top_k or self.params.top_k]:
             chunk = self.corpus.snapshot.content.chunks[hit.row]
             doc = self.corpus.documents[chunk.doc_id]
-            hits.append(SearchHit(
-                doc_id=doc.doc_id, title=doc.title, url=doc.url, passage=chunk.text,
-                passage_start=chunk.start, passage_end=chunk.end,
-                score=round(hit.fused_score, 6), trace=self._trace(hit),
-            ))
+            hits.append(
+                SearchHit(
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    url=doc.url,
+                    passage=chunk.text,
+                    passage_start=chunk.start,
+                    passage_end=chunk.end,
+                    score=round(hit.fused_score, 6),
+                    trace=self._trace(hit),
+                )
+            )
         return hits
 
 

@@ -26,8 +26,19 @@ from .answer_types import AnswerType, matching_mentions
 from .corpus import Corpus
 
 FEATURES = (
-    "dense", "dense_chunk", "bm25", "overlap", "overlap_window", "chunk_rrf",
-    "type_match", "type_missing", "no_novelty", "heading", "short", "list_lead", "bigram",
+    "dense",
+    "dense_chunk",
+    "bm25",
+    "overlap",
+    "overlap_window",
+    "chunk_rrf",
+    "type_match",
+    "type_missing",
+    "no_novelty",
+    "heading",
+    "short",
+    "list_lead",
+    "bigram",
 )
 _TYPED: frozenset[str] = frozenset(
     {"date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name"}
@@ -39,6 +50,45 @@ def idf_coverage(corpus: Corpus, question_tokens: Sequence[str], tokens: frozens
     if total <= 0:
         return 0.0
     return sum(corpus.idf_of(t) for t in set(question_tokens) if t in tokens) / total
+
+
+def window_tokens(corpus: Corpus, row: int) -> frozenset[str]:
+    """Tokens of a sentence and its neighbours in the same document."""
+    sentences = corpus.snapshot.content.sentences
+    window = set(corpus.sentence_token_sets[row])
+    for nb in (row - 1, row + 1):
+        if 0 <= nb < len(sentences) and sentences[nb].doc_id == sentences[row].doc_id:
+            window |= corpus.sentence_token_sets[nb]
+    return frozenset(window)
+
+
+def coverage_gaps(
+    corpus: Corpus,
+    question_tokens: Sequence[str],
+    row: int,
+    absent: frozenset[str] = frozenset(),
+) -> dict[str, float]:
+    """Evidence that the answer is absent from the collection:
+
+    - ``uncovered_rarest``: IDF of the rarest question term missing from the answer's window,
+      relative to the question's rarest term (1.0: the most specific term is not there);
+    - ``unknown_mass``: IDF-weighted share of question terms that occur nowhere in the collection.
+
+    ``absent`` lists terms to treat as unseen (weight fitting uses it to simulate a collection
+    without the documents that hold the answer)."""
+    terms = set(question_tokens)
+    if not terms:
+        return {"uncovered_rarest": 0.0, "unknown_mass": 0.0}
+    window = window_tokens(corpus, row) - absent
+    idf = {t: corpus.idf_of("\x00unseen") if t in absent else corpus.idf_of(t) for t in terms}
+    rarest = max(idf.values())
+    missing = [idf[t] for t in terms if t not in window]
+    unknown = sum(idf[t] for t in terms if t in absent or t not in corpus.idf)
+    total = sum(idf.values())
+    return {
+        "uncovered_rarest": max(missing, default=0.0) / rarest if rarest > 0 else 0.0,
+        "unknown_mass": unknown / total if total > 0 else 0.0,
+    }
 
 
 def sentence_features(
@@ -65,16 +115,11 @@ def sentence_features(
     q_set = frozenset(question_tokens)
     q_bigrams = set(zip(question_tokens, question_tokens[1:], strict=False))
     typed = qtype in _TYPED
-    n_sentences = len(content.sentences)
     for i, row in enumerate(rows.tolist()):
         sentence = content.sentences[row]
         tokens = corpus.sentence_token_sets[row]
         out[i, 3] = idf_coverage(corpus, question_tokens, tokens)
-        window = set(tokens)
-        for nb in (row - 1, row + 1):
-            if 0 <= nb < n_sentences and content.sentences[nb].doc_id == sentence.doc_id:
-                window |= corpus.sentence_token_sets[nb]
-        out[i, 4] = idf_coverage(corpus, question_tokens, frozenset(window))
+        out[i, 4] = idf_coverage(corpus, question_tokens, window_tokens(corpus, row))
         rank = chunk_rank.get(int(owners[i]))
         out[i, 5] = 1.0 / rank if rank else 0.0
         if typed:

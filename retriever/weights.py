@@ -14,7 +14,18 @@ import numpy as np
 from .features import FEATURES
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
-CALIBRATION_FEATURES = ("top_score", "margin", "dense", "overlap", "type_missing")
+CALIBRATION_FEATURES = (
+    "top_score",
+    "margin",
+    "dense",
+    "dense_chunk",
+    "overlap",
+    "overlap_window",
+    "bigram",
+    "type_missing",
+    "uncovered_rarest",
+    "unknown_mass",
+)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from index.embed import ModelNotFound
 from index.manifest import IndexCorrupt, IndexMismatch
 from index.pipeline import ingest
-from index.store import IndexBusy, IndexNotFound
+from index.store import IndexBusy, IndexNotFound, PublishFailed
 from retriever.engine import QuestionError
 from retriever.schema import Answer
 
@@ -30,8 +30,13 @@ def _err(message: str) -> None:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in (args.paths or ["seeds"])]
-    report = ingest(paths, settings.index_dir, make_encoder(settings), settings.ingest_config(),
-                    progress=not args.quiet)
+    report = ingest(
+        paths,
+        settings.index_dir,
+        make_encoder(settings),
+        settings.ingest_config(),
+        progress=not args.quiet,
+    )
     for problem in report.skipped:
         _err(f"skipped {problem.path}: {problem.reason}")
     if report.note:
@@ -59,7 +64,7 @@ def render_answer(answer: Answer) -> str:
         text = answer.answer or ""
         if answer.highlight:
             h = answer.highlight
-            text = f"{text[:h.start]}[{text[h.start:h.end]}]{text[h.end:]}"
+            text = f"{text[: h.start]}[{text[h.start : h.end]}]{text[h.end :]}"
         lines.append(f"“{text}”")
         lines.append(f"confidence {answer.confidence:.2f}")
     for i, c in enumerate(answer.citations, start=1):
@@ -130,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuestionError as exc:
         _err(str(exc))
         return EXIT_USAGE
-    except (IndexNotFound, IndexCorrupt, IndexMismatch, IndexBusy, ModelNotFound) as exc:
+    except (
+        IndexNotFound, IndexCorrupt, IndexMismatch, IndexBusy, PublishFailed, ModelNotFound
+    ) as exc:
         _err(str(exc))
         return EXIT_FAIL
     except KeyboardInterrupt:

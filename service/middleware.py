@@ -33,6 +33,15 @@ _SECURITY_HEADERS = (
 )
 
 
+# FastAPI's interactive docs load Swagger UI / ReDoc from a CDN with an inline bootstrap script.
+_DOCS_CSP = (
+    b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src https://cdn.jsdelivr.net; img-src data: https://fastapi.tiangolo.com; "
+    b"worker-src blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` when the streamed body passes the limit (an HTTPException so that
     FastAPI's body parsing re-raises it instead of turning it into a 400)."""
@@ -77,6 +86,9 @@ class ServiceMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
+                if scope["path"] in _DOCS_PATHS:
+                    headers.append((b"content-security-policy", _DOCS_CSP))
+                    present.add(b"content-security-policy")
                 headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     forwarded_allow_ips: list[str] = Field(
         default_factory=list, description="proxies trusted for X-Forwarded-For (none by default)"
     )
+    torch_threads: int | None = Field(
+        1, ge=1, le=256, description="PyTorch intra-op threads in `citeqa serve` (null: torch's "
+        "default, one per core); one question embedding gains little from more, and they spin "
+        "against each other when the CPU is shared",
+    )
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(

@@ -68,7 +68,9 @@ def test_question_types(question, expected):
 
 
 def test_matching_mentions_skip_what_the_question_states():
-    text = "Signed on February 19, 2026 by Professor Tim Jones, it could create 40,000 jobs by 2030."
+    text = (
+        "Signed on February 19, 2026 by Professor Tim Jones, it could create 40,000 jobs by 2030."
+    )
     assert [m.text for m in matching_mentions("date", text, "When was it signed?")][0] == (
         "February 19, 2026"
     )
@@ -83,14 +85,23 @@ def test_matching_mentions_skip_what_the_question_states():
 def test_quantities_normalise_scale_and_unit():
     found = quantities("an extra 44,000 jobs and £41.7bn, versus £42 billion and 40,000 new jobs")
     assert [(q.value, q.unit) for q in found] == [
-        (44000.0, "job"), (41.7e9, "£"), (42e9, "£"), (40000.0, "job"),
+        (44000.0, "job"),
+        (41.7e9, "£"),
+        (42e9, "£"),
+        (40000.0, "job"),
     ]
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("", "empty"), ("   \n\t ", "empty"), ("x" * 1001, "longer than 1000"),
-     ("hello\x00world", "control characters"), ("bell\x07", "control characters"), (None, "text")],
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("x" * 1001, "longer than 1000"),
+        ("hello\x00world", "control characters"),
+        ("bell\x07", "control characters"),
+        (None, "text"),
+    ],
 )
 def test_bad_questions_are_refused_without_echo(bad, message):
     with pytest.raises(QuestionError, match=message) as info:
@@ -124,8 +135,12 @@ def small_engine(tmp_path, hashing_encoder):
 
 
 def test_citations_are_exact_and_output_deterministic(small_engine):
-    for question in ["When was the harbour project approved?", "How many people will it employ?",
-                     "What does the plan cover?", "Who opened the consultation?"]:
+    for question in [
+        "When was the harbour project approved?",
+        "How many people will it employ?",
+        "What does the plan cover?",
+        "Who opened the consultation?",
+    ]:
         first = small_engine.ask(question)
         again = small_engine.ask(question)
         assert first.model_dump(exclude={"timings_ms"}) == again.model_dump(exclude={"timings_ms"})

@@ -1,0 +1,155 @@
+"""File-system primitives of the index store: durable writes, failpoints, locks and reader leases.
+
+A *failpoint* is an optional callable the store calls with the name of each step it is about to
+take ("write .staging-ab12/chunks.faiss", "fsync ...", "rename ...", "replace .CURRENT.tmp CURRENT",
+"fsync-dir ."). Production passes ``None``; the reliability tests pass one that raises ENOSPC, kills
+the process or records the sequence, so every step can be faulted without global state.
+
+A *lease* is a shared ``flock`` on ``<index_dir>/.leases/<version>``, held by a loaded snapshot for
+its lifetime. Garbage collection takes the same lock exclusively (non-blocking) before removing a
+version, so a version in use is never removed. Locks die with their process, so a crashed reader
+or builder never leaves a version pinned or the index locked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+Failpoint = Callable[[str], None]
+LEASE_DIR = ".leases"
+LOCK_FILE = ".lock"
+
+
+class IndexBusy(Exception):
+    """Another writer holds the index lock."""
+
+
+class Steps:
+    """Names each step, remembers the last (for error messages) and calls the failpoint."""
+
+    def __init__(self, failpoint: Failpoint | None) -> None:
+        self._failpoint = failpoint
+        self.last = "start"
+
+    def at(self, name: str) -> None:
+        self.last = name
+        if self._failpoint is not None:
+            self._failpoint(name)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_file(path: Path, data: bytes, root: Path, steps: Steps) -> None:
+    """Create ``path`` with ``data`` and fsync it (the directory entry is the caller's to sync)."""
+    rel = path.relative_to(root).as_posix()
+    steps.at(f"write {rel}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        _write_all(fd, view[: len(view) // 2])
+        steps.at(f"write-half {rel}")  # a crash or a full disk in the middle of a file
+        _write_all(fd, view[len(view) // 2 :])
+        steps.at(f"fsync {rel}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(index_dir: Path) -> Iterator[None]:
+    """The single-writer lock: a second writer fails at once with IndexBusy instead of racing."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IndexBusy(f"another ingest holds the lock on {index_dir}") from exc
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def lease_path(index_dir: Path, version: str) -> Path:
+    return index_dir / LEASE_DIR / version
+
+
+class VersionLease:
+    """A held shared lock on one version; ``close()`` (or garbage collection) releases it."""
+
+    def __init__(self, fd: int, version: str) -> None:
+        self.version = version
+        self._release = weakref.finalize(self, os.close, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._release.alive
+
+    def close(self) -> None:
+        self._release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def acquire_lease(index_dir: Path, version: str) -> VersionLease | None:
+    """Take a shared lease on ``version`` (blocking only while a GC pass holds it exclusively).
+
+    Returns None where no lease file can be created (a read-only or full disk): serving goes on,
+    and as a loaded snapshot lives in memory, a GC pass can at worst remove its files, not break
+    it. The caller must still check that the version exists: GC may have removed it just before.
+    """
+    path = lease_path(index_dir, version)
+    for _ in range(100):
+        try:
+            path.parent.mkdir(exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        if _same_file(fd, path):  # GC unlinks the lease file after removing the version
+            return VersionLease(fd, version)
+        os.close(fd)
+    raise OSError(errno.EAGAIN, f"could not lease index version {version}")
+
+
+def try_exclusive_lease(index_dir: Path, version: str) -> int | None:
+    """For GC: the lease file's descriptor locked exclusively, or None while a reader holds it."""
+    path = lease_path(index_dir, version)
+    path.parent.mkdir(exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

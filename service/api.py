@@ -1,0 +1,137 @@
+"""The JSON API: /v1/ask, /v1/search, /v1/documents/{doc_id}, /v1/feedback."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from retriever.engine import MAX_QUESTION_CHARS, QuestionError
+from retriever.schema import Answer
+
+from .feedback import AnswerRef
+from .models import (
+    DOC_ID_PATTERN,
+    AskRequest,
+    DocumentResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    ProblemBody,
+    SearchResponse,
+)
+from .problems import PROBLEM_TYPE, Problem
+from .ratelimit import retry_after
+from .runtime import EngineRunner
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM_TYPE: {"schema": ProblemBody.model_json_schema()}}}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    413: _problem("The body is over the size limit"),
+    422: _problem("The request is invalid (the input is never echoed)"),
+    429: _problem("Rate limited; see Retry-After"),
+    503: _problem("Not ready (index loading) or busy; see Retry-After"),
+}
+
+
+def rate_limited(request: Request) -> None:
+    service = request.app.state.service
+    client = request.client.host if request.client else "-"
+    wait = service.api_limiter.take(client)
+    if wait:
+        raise Problem(429, "too many requests; slow down",
+                      headers={"Retry-After": retry_after(wait)})
+
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(rate_limited)], responses=ERRORS)
+
+
+def answer_json(answer: Answer) -> bytes:
+    """The Answer as the API sends it: every field, ``debug`` only when asked for."""
+    exclude = {"debug"} if answer.debug is None else None
+    return answer.model_dump_json(exclude=exclude).encode()
+
+
+def _runner(request: Request) -> EngineRunner:
+    return request.app.state.service.runner  # type: ignore[no-any-return]
+
+
+async def _engine_call(coro: Any) -> Any:
+    try:
+        return await coro
+    except QuestionError as exc:  # its message is written to be safe to show
+        raise Problem(422, str(exc)) from None
+
+
+@router.post("/ask", response_model=Answer, tags=["answers"],
+             summary="Answer a question with a quote from the documents, or abstain")
+async def ask(body: AskRequest, request: Request) -> Response:
+    runner = _runner(request)
+    future = runner.submit_ask(body.question, body.top_k, debug=body.debug, channel="http")
+    answer = await _engine_call(runner.wait(future))
+    return Response(answer_json(answer), media_type="application/json")
+
+
+@router.get("/search", response_model=SearchResponse, tags=["answers"],
+            summary="The best passages for a query, with each retriever's rank and score")
+async def search(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    top_k: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> Response:
+    runner = _runner(request)
+    hits, version = await _engine_call(runner.run(lambda e: (e.search(q, top_k), e.version)))
+    body = SearchResponse(query=" ".join(q.split()), index_version=version, hits=hits)
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"],
+            summary="A document's text (citation offsets point into it)",
+            responses={404: _problem("No such document")})
+async def document(
+    request: Request, doc_id: Annotated[str, Path(pattern=DOC_ID_PATTERN)],
+) -> Response:
+    engine = _runner(request).require()
+    record = engine.document(doc_id)
+    if record is None:
+        raise Problem(404, "no document has this id")
+    body = DocumentResponse(doc_id=record.doc_id, title=record.title, url=record.url,
+                            date=record.date, text=record.text, index_version=engine.version)
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+def _check_reference(request: Request, body: FeedbackRequest) -> None:
+    if body.abstained != (body.answer is None):
+        raise Problem(422, "an abstained answer has no answer text, and an answer has one")
+    offsets = (body.start, body.end)
+    if (None in offsets and offsets != (None, None)) or (body.start is not None
+                                                         and body.doc_id is None):
+        raise Problem(422, "doc_id, start and end go together")
+    if body.start is not None and body.end is not None and body.start > body.end:
+        raise Problem(422, "start is after end")
+    engine = _runner(request).engine
+    if engine is None or body.doc_id is None or body.index_version != engine.version:
+        return  # feedback on an older version is still worth keeping
+    record = engine.document(body.doc_id)
+    if record is None or (body.end is not None and body.end > len(record.text)):
+        raise Problem(422, "the cited document or offsets do not exist in this index")
+
+
+@router.post("/feedback", response_model=FeedbackResponse, status_code=201, tags=["feedback"],
+             summary="Record whether an answer helped (optionally with a comment)")
+async def feedback(body: FeedbackRequest, request: Request) -> FeedbackResponse:
+    _check_reference(request, body)
+    service = request.app.state.service
+    ref = AnswerRef(question=" ".join(body.question.split()), answer=body.answer,
+                    abstained=body.abstained, doc_id=body.doc_id, start=body.start, end=body.end,
+                    index_version=body.index_version)
+    key = f"http:{body.client_key}:{ref.id}" if body.client_key else None
+    comment = body.comment.strip() or None if body.comment else None
+    row_id = await asyncio.to_thread(service.feedback.record, ref, helpful=body.helpful,
+                                     comment=comment, channel="http", key=key)
+    service.metrics.feedback.labels(str(body.helpful).lower(), "http").inc()
+    return FeedbackResponse(id=row_id, answer_id=ref.id)

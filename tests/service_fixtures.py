@@ -1,0 +1,57 @@
+"""Session fixtures for the service tests (test_api, test_slack and test_widget load this module
+with ``pytest_plugins``): the real model shared by every live server, and a real index — the seed
+index from tests/conftest.py plus two small documents with hostile text.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.pipeline import ingest
+from tests.service_helpers import EXTRA_DOCS, SEEDS, LockedEncoder, SlackReceiver
+
+
+@pytest.fixture(scope="session")
+def shared_encoder(real_encoder: Any) -> LockedEncoder:
+    return LockedEncoder(real_encoder)
+
+
+@pytest.fixture(scope="session")
+def service_index(
+    tmp_path_factory: pytest.TempPathFactory, seed_index: Path, real_encoder: Any
+) -> Path:
+    """The seed index plus EXTRA_DOCS (an incremental ingest: the seeds' vectors are reused)."""
+    extra = tmp_path_factory.mktemp("extra-docs")
+    for name, text in EXTRA_DOCS.items():
+        (extra / name).write_text(text, encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("service-index") / "index"
+    shutil.copytree(seed_index, index_dir, ignore=shutil.ignore_patterns(".lock"))
+    report = ingest([SEEDS, extra], index_dir, real_encoder, progress=False)
+    assert report.published and not report.skipped
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def forced_abstain_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled scoring model with an abstention threshold no answer reaches: a real
+    configuration (``CITEQA_WEIGHTS_PATH``) that makes every question abstain."""
+    from retriever.weights import WEIGHTS_PATH
+
+    data = json.loads(WEIGHTS_PATH.read_text())
+    data["abstain_below"] = 1.01
+    path = tmp_path_factory.mktemp("weights") / "always-abstain.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def slack_receiver() -> Iterator[SlackReceiver]:
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()
