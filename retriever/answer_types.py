@@ -227,9 +227,15 @@ def _looks_like_person(name: str) -> bool:
 
 _QUANTITY = re.compile(
     rf"(?P<cur>{_CURRENCY})?\s?(?P<num>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>{_SCALE})\b)?"
-    r"(?:\s+(?:new\s+|high[-‑\s]skilled\s+|additional\s+|extra\s+)*(?P<noun>[a-z]+))?",
-    re.IGNORECASE,
+    r"(?P<tail>(?:[\s,]+[A-Za-z][\w‑-]*){0,4})",
 )
+_WORD = re.compile(r"[A-Za-z][\w‑-]*")
+# Words that describe a counted noun rather than name it ("44,000 new high-skilled jobs").
+_MODIFIERS = frozenset({
+    "new", "additional", "extra", "more", "further", "high", "skilled", "well", "paid", "full",
+    "time", "part", "permanent", "direct", "indirect", "local", "quality", "good", "around",
+    "approximately", "about", "up", "to",
+})
 _SCALE_VALUE = {
     "thousand": 1e3,
     "k": 1e3,
@@ -257,11 +263,22 @@ def quantities(text: str) -> list[Quantity]:
         number = float(m.group("num").replace(",", "").rstrip("."))
         scale = (m.group("scale") or "").lower()
         value = number * _SCALE_VALUE.get(scale, 1.0)
+        noun = _counted_noun(m.group("tail") or "")
         if m.group("cur"):
             unit = m.group("cur")
-        elif m.group("noun") and not re.fullmatch(r"\d{4}", m.group("num")):
-            unit = m.group("noun").lower().rstrip("s")
+        elif noun and not re.fullmatch(r"\d{4}", m.group("num")):
+            unit = noun
         else:
             continue
         out.append(Quantity(value=value, unit=unit, start=m.start(), end=m.end()))
     return out
+
+
+def _counted_noun(tail: str) -> str | None:
+    """The noun a number counts: the first following word that is not a modifier."""
+    for word in _WORD.findall(tail):
+        lowered = word.lower()
+        if "-" in lowered or "‑" in lowered or lowered in _MODIFIERS or lowered.endswith("ly"):
+            continue
+        return lowered.rstrip("s") if lowered.isalpha() else None
+    return None

@@ -115,8 +115,9 @@ def find_conflicts(
     quantities of other relevant candidates: same unit (currency sign or counted noun), a
     different value of the same order of magnitude (within a factor of 2) — the signature of two
     sources reporting one figure differently, rather than two different figures."""
-    focus = answer.text[highlight.start : highlight.end] if highlight else answer.text
-    mine = quantities(focus) or quantities(answer.text)
+    mine = quantities(answer.text)
+    if highlight:  # the quantity the highlight sits in, when there is one
+        mine = [q for q in mine if q.start <= highlight.start < q.end] or mine
     if not mine:
         return []
     target = mine[0]
