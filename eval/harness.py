@@ -52,6 +52,7 @@ class EngineTarget:
         self.engine = engine
         self.name = f"in-process index {engine.version}"
         self.weights_version = str(engine.model.version)
+        self.index_version = str(engine.version)
 
     def ask(self, question: str, top_k: int, mode: str) -> dict[str, Any]:
         answer = self.engine.ask(question, top_k=top_k, mode=mode)
@@ -277,6 +278,7 @@ class EvalRun:
     seconds: dict[str, float]
     missing_docs: list[str] = field(default_factory=list)
     weights_version: str | None = None  # the scoring model's version, when known (in-process)
+    index_version: str | None = None  # in-process: the engine's index version
 
 
 def run(
@@ -307,7 +309,7 @@ def run(
     gold_docs = sorted({d for q in questions for d in q.docs})
     missing = [d for d in gold_docs if docs.get(d) is None] if task == "qa" else []
     return EvalRun(dataset, split, task, target.name, list(modes), top_k, rows, seconds, missing,
-                   getattr(target, "weights_version", None))
+                   getattr(target, "weights_version", None), getattr(target, "index_version", None))
 
 
 def _warm_up(

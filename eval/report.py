@@ -69,8 +69,8 @@ def build_summary(run: EvalRun) -> dict[str, Any]:
         "questions": len(by_mode[run.modes[0]]) if run.modes else 0,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": run.seconds,
-        "index_versions": sorted({str(r.get("index_version")) for r in run.rows
-                                  if r.get("index_version")}),
+        "index_versions": sorted({str(v) for v in [run.index_version]
+                                  + [r.get("index_version") for r in run.rows] if v}),
         "weights_version": run.weights_version,
         "missing_docs": run.missing_docs,
         "metrics": {m: summarize(rows) for m, rows in by_mode.items()},
