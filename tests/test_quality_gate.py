@@ -16,7 +16,6 @@ from eval import gate, report
 from eval.datasets import load_gold
 from eval.harness import EngineTarget, run
 from index.embed import SentenceTransformerEncoder
-from index.pipeline import IngestConfig, ingest
 from retriever.engine import Engine, EngineParams
 from retriever.weights import ScoringModel
 
@@ -42,10 +41,12 @@ def test_baseline_is_well_formed() -> None:
             assert baseline["maximums"][metric] >= bound, metric
 
 
-def test_seed_gold_test_split_meets_the_baseline(tmp_path: Path) -> None:
-    encoder = SentenceTransformerEncoder()
-    ingest([ROOT / "seeds"], tmp_path / "index", encoder, IngestConfig(), progress=False)
-    engine = Engine.open(tmp_path / "index", encoder, ScoringModel.load(), EngineParams())
+def test_seed_gold_test_split_meets_the_baseline(
+    seed_index: Path, real_encoder: SentenceTransformerEncoder
+) -> None:
+    # seed_index (tests/conftest.py): seeds/ ingested with the real model into a tmp dir, once
+    # per session; this engine gets the bundled weights and default parameters.
+    engine = Engine.open(seed_index, real_encoder, ScoringModel.load(), EngineParams())
     questions = [q for q in load_gold() if q.split == "test"]
     result = run(questions, EngineTarget(engine), dataset="gold", split="test",
                  modes=["hybrid"], progress=False)
