@@ -61,6 +61,18 @@ class EngineParams:
 
 
 @dataclass(frozen=True)
+class Retrieval:
+    """One question's retrieval: the fused chunk ranking and what sentence scoring reuses."""
+
+    fused: list[FusedHit]
+    vector: np.ndarray
+    tokens: list[str]
+    dense_sentences: RankedList
+    embed_ms: float
+    retrieve_ms: float
+
+
+@dataclass(frozen=True)
 class Candidates:
     """Everything scored for one question (also what the weight-fitting script learns from)."""
 
@@ -129,16 +141,14 @@ class Engine:
 
     # ---- retrieval -----------------------------------------------------------------------
 
-    def _retrieve(
-        self, question: str, mode: Mode
-    ) -> tuple[list[FusedHit], np.ndarray, list[str], RankedList, np.ndarray, float, float]:
+    def _retrieve(self, question: str, mode: Mode) -> Retrieval:
+        """Embed once, search every retriever the mode uses, fuse the chunk rankings."""
         t0 = time.perf_counter()
         vector = self.encoder.encode([question])[0]
         t1 = time.perf_counter()
         tokens = tokenize(question)
         snap, fusion = self.corpus.snapshot, self.params.fusion
         lists: dict[str, RankedList] = {}
-        sentence_bm25 = snap.sentence_bm25.scores(tokens)
         dense_sentences = RankedList(*reversed(snap.sentence_dense.search(vector, fusion.depth)))
         if mode in ("hybrid", "dense"):
             lists["dense"] = RankedList(*reversed(snap.chunk_dense.search(vector, fusion.depth)))
@@ -152,28 +162,23 @@ class Engine:
         }
         fused = fuse(lists, weights, fusion.rrf_k)
         t2 = time.perf_counter()
-        return (
-            fused,
-            vector,
-            tokens,
-            dense_sentences,
-            sentence_bm25,
-            (t1 - t0) * 1e3,
-            (t2 - t1) * 1e3,
-        )
+        return Retrieval(fused, vector, tokens, dense_sentences, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
     def candidates(self, question: str, mode: Mode = "hybrid") -> Candidates:
         question = validate_question(question, self.params.max_question_chars)
-        fused, vector, tokens, dense_sentences, sentence_bm25, embed_ms, retrieve_ms = (
-            self._retrieve(question, mode)
-        )
+        found = self._retrieve(question, mode)
+        fused, vector, tokens = found.fused, found.vector, found.tokens
+        t0 = time.perf_counter()
+        # Sentence BM25 feeds the scorer only, so search() never pays for it.
+        sentence_bm25 = self.corpus.snapshot.sentence_bm25.scores(tokens)
+        retrieve_ms = found.retrieve_ms + (time.perf_counter() - t0) * 1e3
         rows: set[int] = set()
         for hit in fused[: self.params.candidate_chunks]:
             rows.update(
                 range(self.corpus.chunk_first_row[hit.row], self.corpus.chunk_last_row[hit.row])
             )
         if mode != "bm25":
-            rows.update(dense_sentences.ids[: self.params.candidate_sentences].tolist())
+            rows.update(found.dense_sentences.ids[: self.params.candidate_sentences].tolist())
         ordered = np.array(sorted(rows), dtype=np.int64)
         ordered = ordered[self.corpus.answerable[ordered]] if len(ordered) else ordered
         qtype = question_type(question)
@@ -182,7 +187,7 @@ class Engine:
             self.corpus, ordered, question, vector, tokens, qtype, sentence_bm25, chunk_rank
         )
         return Candidates(
-            question, qtype, tuple(tokens), ordered, features, fused, embed_ms, retrieve_ms
+            question, qtype, tuple(tokens), ordered, features, fused, found.embed_ms, retrieve_ms
         )
 
     # ---- answering -----------------------------------------------------------------------
@@ -279,7 +284,7 @@ class Engine:
         self, query: str, top_k: int | None = None, mode: Mode = "hybrid"
     ) -> list[SearchHit]:
         query = validate_question(query, self.params.max_question_chars)
-        fused, *_ = self._retrieve(query, mode)
+        fused = self._retrieve(query, mode).fused
         hits = []
         for hit in fused[: top_k or self.params.top_k]:
             chunk = self.corpus.snapshot.content.chunks[hit.row]
