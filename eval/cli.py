@@ -93,14 +93,18 @@ def bench_engine(dataset: str, index_dir: Path, settings: Any, quiet: bool) -> A
 
 
 def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
-    questions = select_questions(args.dataset, args.split)
+    if (args.gate or args.update_baseline) and (args.dataset, args.split) != ("gold", "test"):
+        _err("--gate and --update-baseline apply to the gold test split only")
+        return EXIT_USAGE
+    try:
+        questions = select_questions(args.dataset, args.split)
+    except FileNotFoundError as exc:
+        _err(f"{args.dataset} questions not found: {exc.filename} (../shared beside the repo?)")
+        return 1
     if args.limit:
         questions = questions[: args.limit]
     if not questions:
         _err(f"no {args.dataset} questions in split {args.split!r}")
-        return EXIT_USAGE
-    if (args.gate or args.update_baseline) and (args.dataset, args.split) != ("gold", "test"):
-        _err("--gate and --update-baseline apply to the gold test split only")
         return EXIT_USAGE
     task = "retrieval" if args.dataset == "scifact" else "qa"
     target: Any
