@@ -2,7 +2,10 @@
 
 ``create_app(settings)`` builds an app with no side effects; its lifespan opens the feedback store,
 starts loading the index and model in the background (so ``/healthz`` answers at once) and
-``/readyz`` stays 503 until the engine is loaded and a canary query has verified it.
+``/readyz`` stays 503 until the engine is loaded and a canary query has verified it. A newly
+published version replaces it without a restart on ``POST /admin/reload`` (admin.py), SIGHUP
+(serve_cli.py) or, with ``reload_poll_s``, when CURRENT changes; a version that fails to load or
+verify is refused and the served one kept (runtime.py).
 """
 
 from __future__ import annotations
@@ -20,15 +23,15 @@ from fastapi.responses import JSONResponse
 
 from retriever.engine import Engine
 
-from . import api, pages, problems, slack
+from . import admin, api, pages, problems, slack
 from .feedback import FeedbackStore
 from .metrics import CONTENT_TYPE, Metrics
 from .middleware import ServiceMiddleware
 from .ratelimit import RateLimiter
-from .runtime import EngineLoader, EngineRunner
+from .runtime import EngineLoader, EngineRunner, SerialEncoder
 from .settings import Settings
 from .slack_post import ResponsePoster
-from .wiring import open_engine
+from .wiring import make_encoder, open_engine
 
 log = logging.getLogger("citeqa.service")
 
@@ -43,8 +46,18 @@ Errors are `application/problem+json` and never echo the request.
 """
 
 
-def default_engine_loader(settings: Settings) -> Engine:
-    return open_engine(settings)
+class DefaultEngineLoader:
+    """Opens CURRENT with one encoder for the app's lifetime: a reload must not load the model
+    again (seconds, and a second copy in memory). The encoder is serialised because reloads load
+    and verify on the loader thread while the engine thread answers (see runtime.py)."""
+
+    def __init__(self) -> None:
+        self._encoder: SerialEncoder | None = None
+
+    def __call__(self, settings: Settings) -> Engine:
+        if self._encoder is None:  # only the loader thread calls this
+            self._encoder = SerialEncoder(make_encoder(settings))
+        return open_engine(settings, self._encoder)
 
 
 @dataclass
@@ -68,16 +81,17 @@ class Service:
 
 
 def create_app(
-    settings: Settings, *, engine_loader: EngineLoader = default_engine_loader
+    settings: Settings, *, engine_loader: EngineLoader | None = None
 ) -> FastAPI:
     metrics = Metrics()
+    loader = engine_loader or DefaultEngineLoader()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(
             settings=settings,
             metrics=metrics,
-            runner=EngineRunner(settings, engine_loader, metrics),
+            runner=EngineRunner(settings, loader, metrics),
             feedback=FeedbackStore(settings.feedback_db),
             poster=ResponsePoster(
                 allowed_prefixes=settings.slack_response_url_prefixes,
@@ -90,6 +104,8 @@ def create_app(
         )
         app.state.service = service
         service.spawn(service.runner.load())
+        if settings.reload_poll_s is not None:
+            service.runner.start_watching(settings.reload_poll_s)
         try:
             yield
         finally:
@@ -98,7 +114,7 @@ def create_app(
                 for task in late:
                     task.cancel()
             await service.poster.aclose()
-            service.runner.close()
+            await service.runner.aclose()
             service.feedback.close()
 
     app = FastAPI(
@@ -115,6 +131,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(slack.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     _add_operations(app, metrics)
     # Added first = innermost: CORS answers preflights inside our logging/header middleware.
     app.add_middleware(
@@ -138,10 +155,11 @@ def _add_operations(app: FastAPI, metrics: Metrics) -> None:
              responses={503: {"description": "Still loading, or the index failed to load"}})
     async def readyz(request: Request) -> JSONResponse:
         runner: EngineRunner = request.app.state.service.runner
-        if runner.engine is None:
+        engine = runner.engine
+        if engine is None:
             return JSONResponse({"status": runner.state}, status_code=503,
                                 headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "index_version": runner.engine.version})
+        return JSONResponse({"status": "ready", "index_version": engine.version})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus() -> Response:

@@ -49,6 +49,11 @@ class Metrics:
             "citeqa_slack_response_url_posts", "Posts to Slack response_url by outcome",
             ["outcome"], registry=r,
         )
+        self.reloads = Counter(
+            "citeqa_index_reloads", "Index reload attempts by outcome (swapped, unchanged, failed: "
+            "the newly published version was refused and the served one kept)", ["outcome"],
+            registry=r,
+        )
         self._answered = 0
         self._abstained = 0
 

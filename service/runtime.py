@@ -1,20 +1,38 @@
-"""The loaded engine and how requests reach it.
+"""The served engine, how requests reach it, and how a newly published index replaces it.
 
 Engine calls run on one dedicated worker thread: the question embedding is CPU-bound (several
 threads would only contend) and a Hugging Face fast tokenizer must not be used from two threads at
 once ("Already borrowed"). The queue in front of it is bounded; past the bound the service answers
 503 with ``Retry-After`` at once instead of letting latency grow without limit.
+
+Loading (at start and on every reload) runs on a second, loader thread so that answering goes on
+meanwhile. The loader embeds too (the manifest's probe sentences and the canary query), so the
+encoder it shares with the engine thread must serialise its calls (``SerialEncoder``; the tests'
+``LockedEncoder``): the tokenizer is still used by one thread at a time.
+
+A request takes the served engine once (``submit`` / ``require``) and uses only that engine, so
+every answer comes from, and cites, exactly one version. A reload swaps one reference; the old
+engine keeps its index lease (which keeps garbage collection off its version) until the last job
+queued on it has finished.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
+import numpy as np
+
+from index.embed import Encoder
+from index.manifest import IndexCorrupt, IndexMismatch
+from index.store import CURRENT, IndexNotFound, current_version
 from retriever.engine import Engine
 from retriever.schema import Answer
 
@@ -27,6 +45,7 @@ log = logging.getLogger("citeqa.service")
 T = TypeVar("T")
 EngineLoader = Callable[[Settings], Engine]
 State = Literal["loading", "ready", "failed"]
+Outcome = Literal["swapped", "unchanged", "failed"]
 
 CANARY_QUERY = "what do the documents say"
 
@@ -46,55 +65,190 @@ def verify_engine(engine: Engine) -> None:
             raise IndexNotVerified("a passage does not match its document text")
 
 
+def failure_reason(exc: BaseException) -> str:
+    """A one-word class of load failure, safe to show to an operator (the log has the detail)."""
+    if isinstance(exc, IndexNotFound):
+        return "missing"
+    if isinstance(exc, IndexMismatch):
+        return "mismatched"
+    if isinstance(exc, IndexCorrupt | IndexNotVerified):
+        return "corrupt"
+    return "error"
+
+
+def release_engine(engine: Engine) -> None:
+    """Give up the engine's lease on its version (its data stays in memory, usable)."""
+    engine.corpus.snapshot.close()
+
+
+class SerialEncoder:
+    """An encoder whose calls never overlap: the loader thread and the engine thread share it."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.identity = inner.identity
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        with self._lock:
+            return self.inner.encode(texts, progress=progress)
+
+
+@dataclass(eq=False)
+class Served:
+    """One loaded engine and the jobs that hold it. Its lease goes once it is retired and idle."""
+
+    engine: Engine
+    jobs: int = 0
+    retired: bool = False
+
+    def job_done(self) -> None:
+        self.jobs -= 1
+        self._release_if_idle()
+
+    def retire(self) -> None:
+        self.retired = True
+        self._release_if_idle()
+
+    def _release_if_idle(self) -> None:
+        if self.retired and self.jobs == 0:
+            release_engine(self.engine)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    outcome: Outcome
+    index_version: str | None  # what is served after the attempt
+    previous_version: str | None
+    reason: str | None = None  # for "failed": missing, mismatched, corrupt or error
+    seconds: float = 0.0
+
+
 class EngineRunner:
     def __init__(self, settings: Settings, loader: EngineLoader, metrics: Metrics) -> None:
         self.settings = settings
         self.loader = loader
         self.metrics = metrics
-        self.engine: Engine | None = None
         self.state: State = "loading"
         self.pending = 0
+        self._served: Served | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-engine")
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-loader")
+        self._reload_lock = asyncio.Lock()
+        self._seen_current: bytes | None = None  # CURRENT as the last load attempt read it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    @property
+    def engine(self) -> Engine | None:
+        return self._served.engine if self._served is not None else None
+
+    # ---- loading and reloading ---------------------------------------------------------------
 
     async def load(self) -> None:
         """Load and verify the index (run from the lifespan; /readyz turns 200 when it is done)."""
-        started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        try:
-            engine = await loop.run_in_executor(self._executor, self._load_and_verify)
-        except Exception as exc:  # any failure leaves the service live but not ready
-            self.state = "failed"
-            self.metrics.set_index(None)
-            log.error("index not loaded: %s", exc)
-            return
-        self.engine, self.state = engine, "ready"
-        self.metrics.set_index(engine.version)
-        log.info("index %s loaded and verified in %.1fs", engine.version,
-                 time.perf_counter() - started)
+        self._loop = asyncio.get_running_loop()
+        await self.reload()
+
+    async def reload(self) -> ReloadResult:
+        """Serve the version CURRENT names, if it is not served yet and it loads and verifies.
+
+        A failure keeps the served version (if any), is logged and counted. Reloads run one at a
+        time; a reload finding CURRENT unchanged does nothing."""
+        async with self._reload_lock:
+            started = time.perf_counter()
+            before = self.engine.version if self.engine is not None else None
+            if before is not None and _published(self.settings) == before:
+                return self._count(ReloadResult("unchanged", before, before))
+            self._seen_current = _current_bytes(self.settings)
+            loop = asyncio.get_running_loop()
+            try:
+                engine = await loop.run_in_executor(self._loader, self._load_and_verify)
+            except Exception as exc:  # any failure leaves the served version (or none) in place
+                reason = failure_reason(exc)
+                if self._served is None:
+                    self.state = "failed"
+                    self.metrics.set_index(None)
+                log.error("index not loaded (%s): %s%s", reason, exc,
+                          f"; still serving {before}" if before else "")
+                return self._count(ReloadResult("failed", before, before, reason,
+                                                time.perf_counter() - started))
+            if engine.version == before:  # CURRENT moved back to what is served
+                release_engine(engine)
+                return self._count(ReloadResult("unchanged", before, before))
+            self._swap(engine)
+            seconds = time.perf_counter() - started
+            log.info("index %s loaded and verified in %.2fs%s", engine.version, seconds,
+                     f" (replacing {before})" if before else "")
+            return self._count(ReloadResult("swapped", engine.version, before, None, seconds))
 
     def _load_and_verify(self) -> Engine:
         engine = self.loader(self.settings)
-        verify_engine(engine)
+        try:
+            verify_engine(engine)
+        except BaseException:
+            release_engine(engine)
+            raise
         return engine
 
-    def require(self) -> Engine:
-        if self.engine is None:
+    def _swap(self, engine: Engine) -> None:
+        old, self._served = self._served, Served(engine)
+        self.state = "ready"
+        self.metrics.set_index(engine.version)
+        if old is not None:
+            old.retire()
+
+    def _count(self, result: ReloadResult) -> ReloadResult:
+        self.metrics.reloads.labels(result.outcome).inc()
+        return result
+
+    def reload_soon(self) -> None:
+        """Start a reload from any thread or a signal handler (SIGHUP in ``citeqa serve``)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._spawn, self.reload())
+
+    async def watch(self, interval_s: float) -> None:
+        """Reload whenever CURRENT's bytes differ from what the last load attempt read (so a
+        refused version is not retried until something new is published)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if _current_bytes(self.settings) != self._seen_current:
+                await self.reload()
+
+    def start_watching(self, interval_s: float) -> None:
+        self._spawn(self.watch(interval_s))
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- answering ---------------------------------------------------------------------------
+
+    def _require_served(self) -> Served:
+        if self._served is None:
             detail = ("the index is still loading" if self.state == "loading"
                       else "the index is not available")
             raise Problem(503, detail, headers={"Retry-After": "5"})
-        return self.engine
+        return self._served
+
+    def require(self) -> Engine:
+        """The served engine, for a request that uses it at once (no await in between)."""
+        return self._require_served().engine
 
     def submit(self, job: Callable[[Engine], T]) -> asyncio.Future[T]:
         """Queue ``job`` for the engine thread; raise 503 when the queue is full."""
-        engine = self.require()
+        served = self._require_served()
         if self.pending >= self.settings.max_pending_questions:
             raise Problem(503, "the service is busy; try again shortly",
                           headers={"Retry-After": "1"})
         self.pending += 1
-        future = asyncio.get_running_loop().run_in_executor(self._executor, job, engine)
+        served.jobs += 1
+        future = asyncio.get_running_loop().run_in_executor(self._executor, job, served.engine)
 
         def _done(_: object) -> None:
             self.pending -= 1
+            served.job_done()
 
         future.add_done_callback(_done)
         return future
@@ -125,5 +279,28 @@ class EngineRunner:
             raise Problem(503, "answering took too long; try again",
                           headers={"Retry-After": "1"}) from None
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Stop watching and reloading, drop queued work and give up the served version's lease."""
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._loader.shutdown(wait=False, cancel_futures=True)
+        if self._served is not None:
+            self._served.retire()
+
+
+def _published(settings: Settings) -> str | None:
+    """The version CURRENT names; None when it is missing or unreadable (a load will say why)."""
+    try:
+        return current_version(settings.index_dir)
+    except (IndexCorrupt, IndexMismatch, OSError):
+        return None
+
+
+def _current_bytes(settings: Settings) -> bytes | None:
+    try:
+        return (settings.index_dir / CURRENT).read_bytes()
+    except OSError:
+        return None

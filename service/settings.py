@@ -15,7 +15,9 @@ from retriever.fusion import FusionParams
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
+    # Errors never echo a value: a mistyped secret (admin token, Slack secret) must not reach a log.
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)
 
     index_dir: Path = Path("var/index")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers directory, or the bundled "
@@ -71,6 +73,18 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: list[str] = Field(
         default_factory=list, description="proxies trusted for X-Forwarded-For (none by default)"
+    )
+    admin_token: SecretStr | None = Field(
+        None, min_length=16, description="enables POST /admin/reload for loopback clients that "
+        "send 'Authorization: Bearer <token>' (unset: the endpoint does not exist)",
+    )
+    reload_poll_s: float | None = Field(
+        None, gt=0, le=3600, description="check CURRENT this often and serve a newly published "
+        "version without a restart (unset: reload only on SIGHUP or POST /admin/reload)",
+    )
+    limit_concurrency: int | None = Field(
+        1000, ge=1, description="uvicorn's last-resort bound on open connections and tasks "
+        "(beyond it, a plain 503); the engine queue (max_pending_questions) sheds first",
     )
     torch_threads: int | None = Field(
         1, ge=1, le=256, description="PyTorch intra-op threads in `citeqa serve` (null: torch's "

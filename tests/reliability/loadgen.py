@@ -1,0 +1,210 @@
+"""Shared pieces of the serving tests (S1, S3, S5, S6): a real ``citeqa serve`` subprocess, an
+asyncio + httpx load generator on 127.0.0.1 that records every response, and percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from .common import REPO
+
+CITEQA = Path(sys.executable).with_name("citeqa")
+ADMIN_TOKEN = "reliability-admin-token-0123456789"
+HTTP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_env(index_dir: Path, workdir: Path, **settings: Any) -> dict[str, str]:
+    """The environment of a ``citeqa serve`` under test: its settings as CITEQA_* variables."""
+    values: dict[str, Any] = {
+        "index_dir": index_dir, "feedback_db": workdir / "feedback.sqlite3",
+        "rate_limit_per_minute": 1e9, "rate_limit_burst": 1_000_000,
+        "admin_token": ADMIN_TOKEN, "torch_threads": 1,
+    }
+    values.update(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
+    env.update({f"CITEQA_{k.upper()}": str(v) for k, v in values.items()})
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
+               TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(REPO))
+    return env
+
+
+class ServerProcess:
+    """``citeqa serve`` in its own process on a free loopback port (its log in ``workdir``)."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"serve-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        # The working directory is the test's own, so no .env of the checkout is read.
+        self.proc = subprocess.Popen(
+            [str(CITEQA), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+        self._log.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def get(self, path: str, timeout: float = HTTP_TIMEOUT) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout)
+
+    def wait_live(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"citeqa serve exited:\n{self.log()}"
+            try:
+                if self.get("/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"citeqa serve did not come up:\n{self.log()}")
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        r = self.get("/readyz", timeout=10)
+        return r.status_code, r.json()
+
+    def wait_readyz(self, done: Callable[[int, dict[str, Any]], bool],
+                    timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
+        """Poll /readyz until ``done(status, body)``; returns the last answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.readyz()
+            if done(status, body):
+                return status, body
+            assert time.monotonic() < deadline, f"/readyz stayed {status} {body}:\n{self.log()}"
+            time.sleep(0.02)
+
+    def wait_ready(self, timeout: float = 120.0) -> str:
+        self.wait_live(timeout)
+        status, body = self.wait_readyz(lambda s, b: s == 200 or b.get("status") == "failed",
+                                        timeout)
+        assert status == 200, f"the index did not load:\n{self.log()}"
+        return str(body["index_version"])
+
+    def terminate(self, timeout: float = 60.0) -> tuple[int, float]:
+        """SIGTERM; returns (exit code, seconds until the process was gone)."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        return rc, time.monotonic() - started
+
+
+# ---- load ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Citation:
+    doc_id: str
+    start: int
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as a client saw it (times are time.monotonic() seconds)."""
+
+    client: int
+    start: float
+    end: float
+    status: int  # 0: no HTTP response (connection error or client timeout)
+    version: str | None = None
+    citations: tuple[Citation, ...] = ()
+    retry_after: str | None = None
+    error: str | None = None
+
+    @property
+    def ms(self) -> float:
+        return (self.end - self.start) * 1e3
+
+
+def _citations(body: dict[str, Any]) -> tuple[Citation, ...]:
+    cited = [*body.get("citations", []), *body.get("conflicts", [])]
+    return tuple(Citation(c["doc_id"], c["start"], c["end"], c["quote"]) for c in cited)
+
+
+async def ask_once(http: httpx.AsyncClient, url: str, question: str, client: int) -> Sample:
+    start = time.monotonic()
+    try:
+        r = await http.post(url + "/v1/ask", json={"question": question})
+    except httpx.HTTPError as exc:
+        return Sample(client, start, time.monotonic(), 0, error=type(exc).__name__)
+    end = time.monotonic()
+    if r.status_code != 200:
+        return Sample(client, start, end, r.status_code, retry_after=r.headers.get("retry-after"))
+    body = r.json()
+    return Sample(client, start, end, 200, body["index_version"], _citations(body))
+
+
+def pool(connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(limits=limits, timeout=HTTP_TIMEOUT)
+
+
+async def closed_loop(url: str, clients: int, questions: Sequence[str],
+                      stop: asyncio.Event) -> list[Sample]:
+    """``clients`` clients, each asking its next question as soon as the last one is answered,
+    until ``stop`` is set."""
+    samples: list[Sample] = []
+
+    async def client(i: int, http: httpx.AsyncClient) -> None:
+        n = i
+        while not stop.is_set():
+            samples.append(await ask_once(http, url, questions[n % len(questions)], i))
+            n += 1
+
+    async with pool(clients) as http:
+        await asyncio.gather(*(client(i, http) for i in range(clients)))
+    return samples
+
+
+async def open_loop(url: str, rate: float, seconds: float,
+                    questions: Sequence[str]) -> list[Sample]:
+    """Requests sent at a fixed rate whatever the answers (load that does not back off)."""
+    tasks = []
+    async with pool(10_000) as http:
+        started = time.monotonic()
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            tasks.append(asyncio.create_task(
+                ask_once(http, url, questions[n % len(questions)], n)))
+        return list(await asyncio.gather(*tasks))
+
+
+def percentiles(values: Sequence[float], points: Sequence[float] = (50, 95, 99)) -> list[float]:
+    if not values:
+        return [float("nan")] * len(points)
+    return [float(v) for v in np.percentile(np.asarray(values, dtype=np.float64), points)]
+
+
+def fmt(values: Sequence[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
