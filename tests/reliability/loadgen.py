@@ -187,9 +187,10 @@ async def closed_loop(url: str, clients: int, questions: Sequence[str],
     return samples
 
 
-async def open_loop(url: str, rate: float, seconds: float,
-                    questions: Sequence[str]) -> list[Sample]:
-    """Requests sent at a fixed rate whatever the answers (load that does not back off)."""
+async def open_loop(url: str, rate: float, seconds: float, questions: Sequence[str],
+                    sent: asyncio.Event | None = None) -> list[Sample]:
+    """Requests sent at a fixed rate whatever the answers (load that does not back off);
+    ``sent`` is set once the last one has gone."""
     tasks = []
     async with pool(10_000) as http:
         started = time.monotonic()
@@ -197,6 +198,8 @@ async def open_loop(url: str, rate: float, seconds: float,
             await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
             tasks.append(asyncio.create_task(
                 ask_once(http, url, questions[n % len(questions)], n)))
+        if sent is not None:
+            sent.set()
         return list(await asyncio.gather(*tasks))
 
 
