@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
-from pypdf import PdfReader
+from lxml import etree
+from lxml import html as lxml_html
+from pypdf import PdfReader, apply_configuration
+from pypdf.errors import LimitReachedError
 
 from .boilerplate import find_boilerplate
 from .records import LoadedDocument, LoadError, Span
@@ -30,6 +33,15 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUF
 
 SIDECAR_SUFFIX = ".meta.json"
 MAX_PDF_PAGES = 2_000
+# Bounds for hostile PDFs (a few KB can inflate to a stream that takes minutes to parse): per
+# stream, decompressed bytes and content tokens; per file, decompressed page-content bytes.
+# Ordinary text pages are far below all three.
+MAX_PDF_STREAM_BYTES = 16_000_000
+MAX_PDF_STREAM_TOKENS = 250_000
+MAX_PDF_CONTENT_BYTES = 8_000_000
+# HTML nested deeper than this is refused before BeautifulSoup sees it (its tree building is
+# quadratic in the depth); real pages stay well under 100 levels.
+MAX_HTML_DEPTH = 200
 MAX_TITLE_CHARS = 200
 MAX_SIDECAR_BYTES = 1_000_000
 _BOM = "\ufeff"
@@ -243,7 +255,9 @@ def discover(paths: Sequence[Path]) -> list[Path]:
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in filenames:
                 path = Path(folder) / name
-                if _is_candidate(path) and path.is_file():
+                # A link that resolves to nothing (dangling, or a loop) is kept, so that ingest
+                # reports it as unreadable instead of passing over it in silence.
+                if _is_candidate(path) and (path.is_file() or path.is_symlink()):
                     found.add(path)
     return sorted(found)
 
@@ -263,12 +277,17 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
 
 
 def _decode_utf8(path: Path, data: bytes) -> str:
+    """The file's text. The policy for bad bytes is to refuse the file, never to guess: invalid
+    UTF-8 would shift every citation offset if it were replaced, and NUL bytes mean binary data."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LoadError(
             str(path), f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
+    if "\x00" in text:
+        raise LoadError(str(path), f"binary data, not text (a NUL byte at offset "
+                                   f"{text.index(chr(0))})")
     return text[1:] if text.startswith(_BOM) else text
 
 
@@ -379,9 +398,25 @@ def _load_plain(
     return text, front, skip, heading or _first_line(text, skip)
 
 
+def _html_depth(source: str) -> int:
+    """How deeply the page's elements nest, measured on lxml's tree (linear, and libxml2 itself
+    stops building below a few hundred levels, so this stays cheap for any input)."""
+    try:
+        root = lxml_html.document_fromstring(source)
+    except (etree.ParserError, ValueError):
+        return 0  # nothing lxml can build a tree from; BeautifulSoup decides below
+    depth = deepest = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _load_html(path: Path, data: bytes) -> HtmlPage:
     source = _decode_utf8(path, data)
     _check_not_blank(path, source)
+    if _html_depth(source) > MAX_HTML_DEPTH:
+        raise LoadError(str(path), f"HTML is nested more than {MAX_HTML_DEPTH} levels deep")
     try:
         page = extract_html(source)
     except RecursionError:
@@ -400,23 +435,44 @@ def _opens_without_password(reader: PdfReader) -> bool:
         return False
 
 
+def _first_line_of(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def _page_texts(path: Path, reader: PdfReader) -> list[str]:
+    """Each page's text, refusing the file once its page content passes MAX_PDF_CONTENT_BYTES
+    (measured before the expensive text extraction of each page)."""
+    texts = []
+    budget = MAX_PDF_CONTENT_BYTES
+    for _, page in zip(range(MAX_PDF_PAGES), reader.pages, strict=False):
+        contents = page.get_contents()
+        budget -= len(contents.get_data()) if contents is not None else 0
+        if budget < 0:
+            raise LoadError(str(path), f"PDF page content is over {MAX_PDF_CONTENT_BYTES:,} "
+                                       "bytes decompressed (a decompression bomb?)")
+        texts.append((page.extract_text() or "").strip())
+    return texts
+
+
 def _load_pdf(path: Path, data: bytes) -> tuple[str, str]:
     """The PDF's page texts joined by blank lines, and its metadata title (or "")."""
+    limits = {f"{name}_maximum_output_length": MAX_PDF_STREAM_BYTES
+              for name in ("zlib", "lzw", "run_length", "brotli", "array_based_stream")}
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not _opens_without_password(reader):
-            raise LoadError(str(path), "PDF is encrypted")
-        pages = [
-            (page.extract_text() or "").strip()
-            for _, page in zip(range(MAX_PDF_PAGES), reader.pages, strict=False)
-        ]
-        meta = reader.metadata
-        title = meta.title if meta is not None and isinstance(meta.title, str) else ""
+        with apply_configuration(stream_parsing_work_maximum_count=MAX_PDF_STREAM_TOKENS,
+                                 **limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not _opens_without_password(reader):
+                raise LoadError(str(path), "PDF is encrypted")
+            pages = _page_texts(path, reader)
+            meta = reader.metadata
+            title = meta.title if meta is not None and isinstance(meta.title, str) else ""
     except LoadError:
         raise
+    except LimitReachedError as exc:
+        raise LoadError(str(path), f"PDF is over a safety limit ({_first_line_of(exc)})") from None
     except Exception as exc:  # pypdf raises many types for damaged files; all mean "unreadable"
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise LoadError(str(path), f"broken PDF ({reason})") from None
+        raise LoadError(str(path), f"broken PDF ({_first_line_of(exc)})") from None
     text = "\n\n".join(pages)
     if not text.strip():
         raise LoadError(str(path), "PDF has no extractable text (scanned images?)")

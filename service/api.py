@@ -13,28 +13,23 @@ from retriever.schema import Answer
 from .feedback import AnswerRef
 from .models import (
     DOC_ID_PATTERN,
+    QUESTION_PATTERN,
     AskRequest,
     DocumentResponse,
     FeedbackRequest,
     FeedbackResponse,
-    ProblemBody,
     SearchResponse,
 )
-from .problems import PROBLEM_TYPE, Problem
+from .problems import Problem, problem_doc
 from .ratelimit import retry_after
 from .runtime import EngineRunner
 
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {PROBLEM_TYPE: {"schema": ProblemBody.model_json_schema()}}}
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
-    413: _problem("The body is over the size limit"),
-    422: _problem("The request is invalid (the input is never echoed)"),
-    429: _problem("Rate limited; see Retry-After"),
-    503: _problem("Not ready (index loading) or busy; see Retry-After"),
+    400: problem_doc("The body is not UTF-8 JSON, or a header is malformed"),
+    413: problem_doc("The body is over the size limit"),
+    422: problem_doc("The request is invalid (the input is never echoed)"),
+    429: problem_doc("Rate limited; see Retry-After"),
+    503: problem_doc("Not ready (index loading) or busy; see Retry-After"),
 }
 
 
@@ -80,7 +75,8 @@ async def ask(body: AskRequest, request: Request) -> Response:
             summary="The best passages for a query, with each retriever's rank and score")
 async def search(
     request: Request,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS,
+                            pattern=QUESTION_PATTERN)],
     top_k: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> Response:
     runner = _runner(request)
@@ -91,7 +87,7 @@ async def search(
 
 @router.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"],
             summary="A document's text (citation offsets point into it)",
-            responses={404: _problem("No such document")})
+            responses={404: problem_doc("No such document")})
 async def document(
     request: Request, doc_id: Annotated[str, Path(pattern=DOC_ID_PATTERN)],
 ) -> Response:

@@ -12,19 +12,24 @@ from retriever.schema import SearchHit
 
 DOC_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,200}$"
 VERSION_PATTERN = r"^[A-Za-z0-9_.\-]{1,100}$"
+# What the engine accepts as a question, stated in the schema so clients (and schema fuzzers) know:
+# no control characters other than tab/CR/LF (Unicode Cc), and at least one non-space character.
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not the integer 1, nor "3" the number 3.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AskRequest(_Strict):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS,
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=QUESTION_PATTERN,
                           description="the question, in plain text")
     top_k: int | None = Field(None, ge=1, le=50, description="citations to return (default 5)")
     debug: bool = Field(False, description="include each retriever's rank and score")
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"question": "When was the MoU between Liverpool and Oxford signed?", "top_k": 3},
     ]})
 
@@ -66,7 +71,7 @@ class FeedbackRequest(_Strict):
                     "comment) instead of counting twice",
     )
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
         "question": "When was the MoU signed?",
         "answer": "Signed on February 19, 2026, at Oxford's Schwarzman Centre for the Humanities.",
         "abstained": False, "doc_id": "001_cee6b474e733bd54", "start": 331, "end": 410,

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .models import ProblemBody
+
 log = logging.getLogger("citeqa.service")
 
 PROBLEM_TYPE = "application/problem+json"
@@ -32,6 +34,12 @@ _TITLES = {
     503: "Service unavailable",
     504: "Timed out",
 }
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for a problem+json error."""
+    return {"description": description,
+            "content": {PROBLEM_TYPE: {"schema": ProblemBody.model_json_schema()}}}
 
 
 class Problem(Exception):

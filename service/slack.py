@@ -24,7 +24,7 @@ from retriever.engine import QuestionError
 from retriever.schema import Answer
 
 from .feedback import AnswerRef
-from .problems import Problem
+from .problems import Problem, problem_doc
 from .ratelimit import retry_after
 from .slack_blocks import (
     ACTION_HELPFUL,
@@ -41,7 +41,34 @@ MAX_TIMESTAMP_CHARS = 20
 MAX_SIGNATURE_CHARS = 100
 _ANSWER_ID = re.compile(r"^[0-9a-f]{24}$")
 
-router = APIRouter(prefix="/slack", tags=["slack"])
+router = APIRouter(prefix="/slack", tags=["slack"], responses={
+    400: problem_doc("A signed interaction payload that is not a block_actions JSON object"),
+    401: problem_doc("The request is not signed with the signing secret (any malformed header, "
+                     "a timestamp outside 5 minutes, or a body that does not match)"),
+    404: problem_doc("Slack is not configured on this service (no signing secret)"),
+    413: problem_doc("The body is over the Slack size limit"),
+})
+
+
+def _signed_form(fields: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a Slack request: the signature headers and a form-encoded body (read raw, so
+    the signature is checked on the exact bytes before anything is parsed)."""
+    header = {"in": "header", "required": True,
+              "schema": {"type": "string", "maxLength": MAX_SIGNATURE_CHARS}}
+    return {
+        "parameters": [
+            {**header, "name": "x-slack-request-timestamp", "description": "Unix seconds"},
+            {**header, "name": "x-slack-signature", "description": "v0=HMAC-SHA256 hex"},
+        ],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "properties": fields}}}},
+    }
+
+
+_STRING = {"type": "string"}
+COMMAND_FORM = _signed_form({name: _STRING for name in (
+    "team_id", "user_id", "channel_id", "command", "text", "response_url", "trigger_id")})
+INTERACTION_FORM = _signed_form({"payload": {**_STRING, "description": "block_actions JSON"}})
 
 
 def _unauthorized() -> Problem:
@@ -118,7 +145,8 @@ async def _deliver_later(service: Any, future: asyncio.Future[Answer], response_
     await service.poster.post(response_url, {**payload, "replace_original": True})
 
 
-@router.post("/commands", summary="Slack slash command (signed, form-encoded)")
+@router.post("/commands", summary="Slack slash command (signed, form-encoded)",
+             openapi_extra=COMMAND_FORM)
 async def command(request: Request) -> Response:
     form = await _verified_form(request)
     if form is None:
@@ -158,7 +186,8 @@ def _action(payload: Any) -> tuple[str, str, str, str, str]:
     return fields
 
 
-@router.post("/interactions", summary="Slack button clicks (signed, form-encoded `payload`)")
+@router.post("/interactions", summary="Slack button clicks (signed, form-encoded `payload`)",
+             openapi_extra=INTERACTION_FORM)
 async def interaction(request: Request) -> Response:
     form = await _verified_form(request)
     if form is None:

@@ -275,10 +275,12 @@ def test_html_without_visible_text_is_refused(tmp_path: Path) -> None:
         load_document(write(tmp_path / "blank.html", page))
 
 
-def test_deeply_nested_html_does_not_crash(tmp_path: Path) -> None:
-    page = "<div>" * 20_000 + "Deep text." + "</div>" * 20_000
-    doc = load_document(write(tmp_path / "deep.html", page))
-    assert doc.text == "Deep text."
+def test_nested_html_loads_and_hostile_nesting_is_refused(tmp_path: Path) -> None:
+    page = "<div>" * 150 + "Deep text." + "</div>" * 150
+    assert load_document(write(tmp_path / "deep.html", page)).text == "Deep text."
+    hostile = "<div>" * 20_000 + "Deep text." + "</div>" * 20_000
+    with pytest.raises(LoadError, match="nested more than 200 levels"):
+        load_document(write(tmp_path / "hostile.html", hostile))
 
 
 # --- PDF -------------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""An in-process service for the A-row tests: the real app over a small real index built with the
+hashing encoder (the fake at the model seam), so thousands of requests stay fast."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import Message, Receive, Scope, Send
+
+from index.embed import HashingEncoder
+from index.pipeline import ingest
+from service.app import create_app
+from service.settings import Settings
+from tests.service_helpers import EXTRA_DOCS, SEEDS
+
+HASHING_DIM = 32
+
+
+def build_hashing_index(root: Path) -> Path:
+    """seeds/ plus the hostile EXTRA_DOCS, indexed with ``hashing:<dim>``."""
+    extra = root / "extra-docs"
+    extra.mkdir(parents=True, exist_ok=True)
+    for name, text in EXTRA_DOCS.items():
+        (extra / name).write_text(text, encoding="utf-8")
+    index_dir = root / "index"
+    report = ingest([SEEDS, extra], index_dir, HashingEncoder(dim=HASHING_DIM), progress=False)
+    assert report.published and not report.skipped
+    return index_dir
+
+
+def hashing_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "index_dir": index_dir,
+        "model": f"hashing:{HASHING_DIM}",
+        "feedback_db": tmp / "feedback.sqlite3",
+        "rate_limit_per_minute": 1e9,
+        "rate_limit_burst": 1_000_000,
+        "slack_rate_limit_per_minute": 1e9,
+        "slack_rate_limit_burst": 1_000_000,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class ReadyOnStartup:
+    """The real app, whose lifespan startup completes only once the index is loaded.
+
+    The app loads its index in the background so that /healthz answers at once; an in-process
+    client (Schemathesis over ASGI) starts the lifespan itself and would otherwise see 503s
+    "loading" for its first cases."""
+
+    def __init__(self, app: FastAPI, timeout: float = 60.0) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_when_ready(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                await self._loaded()
+            await send(message)
+
+        await self.app(scope, receive, send_when_ready)
+
+    async def _loaded(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while self.app.state.service.runner.state == "loading":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the index did not load")
+            await asyncio.sleep(0.01)
+        assert self.app.state.service.runner.state == "ready"
+
+
+def hashing_app(settings: Settings) -> ReadyOnStartup:
+    """The real app (its lifespan opens the engine with the encoder the settings name)."""
+    return ReadyOnStartup(create_app(settings))
