@@ -7,8 +7,8 @@ once ("Already borrowed"). The queue in front of it is bounded; past the bound t
 
 Loading (at start and on every reload) runs on a second, loader thread so that answering goes on
 meanwhile. The loader embeds too (the manifest's probe sentences and the canary query), so the
-encoder it shares with the engine thread must serialise its calls (``SerialEncoder``; the tests'
-``LockedEncoder``): the tokenizer is still used by one thread at a time.
+encoder it shares with the engine thread must serialise its calls (``SerialEncoder``): the
+tokenizer is still used by one thread at a time.
 
 A request takes the served engine once (``submit`` / ``require``) and uses only that engine, so
 every answer comes from, and cites, exactly one version. A reload swaps one reference; the old

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
 from retriever.engine import Engine
 from service.app import create_app
+from service.runtime import SerialEncoder
 from service.serve_cli import uvicorn_config
 from service.settings import Settings
 from service.wiring import open_engine
@@ -71,18 +71,9 @@ def http_post(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
 
 
-class LockedEncoder:
-    """The session's one real model shared by several servers: each server runs its engine on
-    one thread, but two servers may overlap, and a fast tokenizer must not be used concurrently."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.identity = inner.identity
-        self._lock = threading.Lock()
-
-    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
-        with self._lock:
-            return self.inner.encode(texts, progress=progress)
+# The session's one real model is shared by several servers: each runs its engine on one thread,
+# but two servers may overlap, and a fast tokenizer must not be used concurrently.
+LockedEncoder = SerialEncoder
 
 
 def make_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
