@@ -165,7 +165,8 @@ def test_s1_hot_swap_under_load(tmp_path: Path) -> None:
     )
     print(f"S1 detail: {CLIENTS} clients, {len(with_swaps)} requests during swaps over "
           f"{swap_seconds:.1f}s, {len(seen)} versions served, {len(stale)} stale reads, "
-          f"{len(back)} backward steps, versions left after GC: {remaining}")
+          f"{len(back)} backward steps, {sum(s.reconnected for s in samples)} requests resent on a "
+          f"new connection, versions left after GC: {remaining}")
     assert not errors, sorted({(s.status, s.error) for s in errors})
     assert not cross, cross[:10]
     assert not stale, stale[:10]

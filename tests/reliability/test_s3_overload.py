@@ -15,7 +15,15 @@ from pathlib import Path
 import httpx
 
 from .common import FULL, copy_index, report
-from .loadgen import Sample, ServerProcess, ask_once, closed_loop, fmt, open_loop, percentiles
+from .loadgen import (
+    Sample,
+    ServerProcess,
+    ask_on_new_connection,
+    closed_loop,
+    fmt,
+    open_loop,
+    percentiles,
+)
 from .loadgen import serve_env as env_for
 
 CAPACITY_S, OVERLOAD_S = (15.0, 60.0) if FULL else (5.0, 10.0)
@@ -58,11 +66,10 @@ async def recovery(url: str, sent: asyncio.Event) -> float:
     """Seconds from the last overload request sent to the first new question answered."""
     await sent.wait()
     stopped = time.monotonic()
-    async with httpx.AsyncClient(timeout=30) as http:
-        for n in range(10_000):
-            if (await ask_once(http, url, QUESTIONS[n % len(QUESTIONS)], -1)).status == 200:
-                return time.monotonic() - stopped
-            await asyncio.sleep(0.05)
+    for n in range(10_000):
+        if (await ask_on_new_connection(url, QUESTIONS[n % len(QUESTIONS)], -1)).status == 200:
+            return time.monotonic() - stopped
+        await asyncio.sleep(0.05)
     raise AssertionError("the service did not recover")
 
 

@@ -15,7 +15,7 @@ import httpx
 from service.serve_cli import GRACEFUL_SHUTDOWN_S
 
 from .common import copy_index, report
-from .loadgen import Sample, ServerProcess, ask_once, pool, serve_env
+from .loadgen import Sample, ServerProcess, ask_on_new_connection, serve_env
 
 IN_FLIGHT = 50
 QUESTIONS = (
@@ -48,14 +48,13 @@ async def refused_after(url: str, deadline_s: float) -> bool:
 
 
 async def drain(server: ServerProcess) -> tuple[list[Sample], float, bool, int, float]:
-    async with pool(IN_FLIGHT) as http:
-        tasks = [asyncio.create_task(ask_once(http, server.url, question(n), n))
-                 for n in range(IN_FLIGHT)]
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        signalled = time.monotonic()  # the first answer is back: the others are queued or running
-        os.kill(server.proc.pid, signal.SIGTERM)
-        refused = await refused_after(server.url, GRACEFUL_SHUTDOWN_S)
-        samples = list(await asyncio.gather(*tasks))
+    tasks = [asyncio.create_task(ask_on_new_connection(server.url, question(n), n))
+             for n in range(IN_FLIGHT)]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    signalled = time.monotonic()  # the first answer is back: the others are queued or running
+    os.kill(server.proc.pid, signal.SIGTERM)
+    refused = await refused_after(server.url, GRACEFUL_SHUTDOWN_S)
+    samples = list(await asyncio.gather(*tasks))
     rc = await asyncio.to_thread(server.proc.wait, 60)
     return samples, signalled, refused, rc, time.monotonic() - signalled
 
