@@ -39,10 +39,15 @@ test: bootstrap chromium
 	$(BIN)/pytest -q
 
 # The full-size fault and load tests (the bounded versions run in `make test`).
+# Then eval/results/reliability.md lists every figure line of this run, grouped by matrix row
+# (written even when a test fails, so the failing figure is on record; the exit status is pytest's).
 reliability: bootstrap chromium
-	mkdir -p eval/results
+	mkdir -p eval/results var
+	rm -f var/reliability-lines.txt
 	CITEQA_RELIABILITY_FULL=1 CITEQA_RELIABILITY_REPORT=$(CURDIR)/var/reliability-lines.txt \
-	  $(BIN)/pytest -q tests/reliability
+	  $(BIN)/pytest -q tests/reliability; status=$$?; \
+	  $(BIN)/python -m tests.reliability.write_report var/reliability-lines.txt \
+	    eval/results/reliability.md; exit $$status
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -7,7 +7,6 @@ the ingest loop can report the file and carry on.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -18,10 +17,9 @@ from pathlib import Path
 from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
 from lxml import etree
 from lxml import html as lxml_html
-from pypdf import PdfReader, apply_configuration
-from pypdf.errors import LimitReachedError
 
 from .boilerplate import find_boilerplate
+from .pdf_text import load_pdf
 from .records import LoadedDocument, LoadError, Span
 from .segment import iter_lines
 
@@ -32,13 +30,6 @@ PDF_SUFFIXES = frozenset({".pdf"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
 SIDECAR_SUFFIX = ".meta.json"
-MAX_PDF_PAGES = 2_000
-# Bounds for hostile PDFs (a few KB can inflate to a stream that takes minutes to parse): per
-# stream, decompressed bytes and content tokens; per file, decompressed page-content bytes.
-# Ordinary text pages are far below all three.
-MAX_PDF_STREAM_BYTES = 16_000_000
-MAX_PDF_STREAM_TOKENS = 250_000
-MAX_PDF_CONTENT_BYTES = 8_000_000
 # HTML nested deeper than this is refused before BeautifulSoup sees it (its tree building is
 # quadratic in the depth); real pages stay well under 100 levels.
 MAX_HTML_DEPTH = 200
@@ -426,59 +417,6 @@ def _load_html(path: Path, data: bytes) -> HtmlPage:
     return page
 
 
-def _opens_without_password(reader: PdfReader) -> bool:
-    # Many PDFs are encrypted with an empty user password (owner restrictions only); AES ones
-    # need an optional crypto package, and a missing one means we cannot read them either.
-    try:
-        return bool(reader.decrypt(""))
-    except Exception:
-        return False
-
-
-def _first_line_of(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-
-
-def _page_texts(path: Path, reader: PdfReader) -> list[str]:
-    """Each page's text, refusing the file once its page content passes MAX_PDF_CONTENT_BYTES
-    (measured before the expensive text extraction of each page)."""
-    texts = []
-    budget = MAX_PDF_CONTENT_BYTES
-    for _, page in zip(range(MAX_PDF_PAGES), reader.pages, strict=False):
-        contents = page.get_contents()
-        budget -= len(contents.get_data()) if contents is not None else 0
-        if budget < 0:
-            raise LoadError(str(path), f"PDF page content is over {MAX_PDF_CONTENT_BYTES:,} "
-                                       "bytes decompressed (a decompression bomb?)")
-        texts.append((page.extract_text() or "").strip())
-    return texts
-
-
-def _load_pdf(path: Path, data: bytes) -> tuple[str, str]:
-    """The PDF's page texts joined by blank lines, and its metadata title (or "")."""
-    limits = {f"{name}_maximum_output_length": MAX_PDF_STREAM_BYTES
-              for name in ("zlib", "lzw", "run_length", "brotli", "array_based_stream")}
-    try:
-        with apply_configuration(stream_parsing_work_maximum_count=MAX_PDF_STREAM_TOKENS,
-                                 **limits):
-            reader = PdfReader(io.BytesIO(data))
-            if reader.is_encrypted and not _opens_without_password(reader):
-                raise LoadError(str(path), "PDF is encrypted")
-            pages = _page_texts(path, reader)
-            meta = reader.metadata
-            title = meta.title if meta is not None and isinstance(meta.title, str) else ""
-    except LoadError:
-        raise
-    except LimitReachedError as exc:
-        raise LoadError(str(path), f"PDF is over a safety limit ({_first_line_of(exc)})") from None
-    except Exception as exc:  # pypdf raises many types for damaged files; all mean "unreadable"
-        raise LoadError(str(path), f"broken PDF ({_first_line_of(exc)})") from None
-    text = "\n\n".join(pages)
-    if not text.strip():
-        raise LoadError(str(path), "PDF has no extractable text (scanned images?)")
-    return text, title.strip()
-
-
 def load_document(path: Path, max_bytes: int = 50_000_000) -> LoadedDocument:
     """Load one file; raises ``LoadError`` with a short reason when it cannot be ingested."""
     path = Path(path)
@@ -494,7 +432,7 @@ def load_document(path: Path, max_bytes: int = 50_000_000) -> LoadedDocument:
         text, title, skip = page.text, page.title or page.h1, find_boilerplate(page.text)
         meta.update(url=page.url, date=page.date)
     elif suffix in PDF_SUFFIXES:
-        text, title = _load_pdf(path, data)
+        text, title = load_pdf(path, data)
         skip = find_boilerplate(text)
     else:
         text, front, skip, title = _load_plain(path, data, suffix in MARKDOWN_SUFFIXES)

@@ -42,7 +42,17 @@ def rate_limited(request: Request) -> None:
                       headers={"Retry-After": retry_after(wait)})
 
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(rate_limited)], responses=ERRORS)
+async def utf8_body(request: Request) -> None:
+    """JSON bodies must be UTF-8 (RFC 8259); Python's json would also take UTF-16 and UTF-32."""
+    if request.method == "POST":
+        try:
+            (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Problem(400, "the body is not UTF-8") from None
+
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(rate_limited), Depends(utf8_body)],
+                   responses=ERRORS)
 
 
 def answer_json(answer: Answer) -> bytes:

@@ -4,7 +4,9 @@ hashing encoder (the fake at the model seam), so thousands of requests stay fast
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from index.embed import HashingEncoder
 from index.pipeline import ingest
 from service.app import create_app
 from service.settings import Settings
-from tests.service_helpers import EXTRA_DOCS, SEEDS
+from service.wiring import open_engine
+from tests.service_helpers import EXTRA_DOCS, SEEDS, LiveServer, running
 
 HASHING_DIM = 32
 
@@ -30,6 +33,15 @@ def build_hashing_index(root: Path) -> Path:
     report = ingest([SEEDS, extra], index_dir, HashingEncoder(dim=HASHING_DIM), progress=False)
     assert report.published and not report.skipped
     return index_dir
+
+
+@contextlib.contextmanager
+def live_service(index_dir: Path, tmp: Path, *, wait_ready: bool = True,
+                 **overrides: Any) -> Iterator[LiveServer]:
+    """The real app under real uvicorn on a loopback port, over a hashing-encoder index."""
+    with running(lambda url: hashing_settings(index_dir, tmp, **overrides), open_engine,
+                 wait_ready=wait_ready) as live:
+        yield live
 
 
 def hashing_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:

@@ -19,12 +19,10 @@ from playwright.sync_api import Browser, sync_playwright
 
 from index.embed import HashingEncoder
 from index.pipeline import ingest
-from service.wiring import open_engine
-from tests.service_helpers import running
 from tests.widget_helpers import CHROMIUM, CHROMIUM_ARGS, WIDGET_JS, HostSite, Watched
 
 from .common import report
-from .service_app import HASHING_DIM, hashing_settings
+from .service_app import HASHING_DIM, live_service
 
 PAYLOADS_FILE = Path(__file__).with_name("xss_payloads.txt")
 PER_DOCUMENT = 10
@@ -84,10 +82,8 @@ def xss_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
                     progress=False)
     assert result.published and not result.skipped, result.skipped
     site = HostSite()
-    settings_for = lambda url: hashing_settings(  # noqa: E731
-        root / "index", root, widget_origins=[site.origin])
     try:
-        with running(settings_for, open_engine) as live:
+        with live_service(root / "index", root, widget_origins=[site.origin]) as live:
             site.service_url = live.url
             yield live, site, docs
     finally:

@@ -19,7 +19,7 @@ from .common import FULL, report
 from .service_app import build_hashing_index, hashing_app, hashing_settings
 
 SLACK_SECRET = "a1-slack-secret-0123456789abcdef"
-EXAMPLES = 500 if FULL else 100  # per operation and generation mode
+EXAMPLES = 300 if FULL else 100  # per operation and generation mode
 
 
 def _plan() -> list[tuple[str, GenerationMode]]:
