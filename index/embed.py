@@ -33,6 +33,9 @@ class ModelIdentity:
     name: str
     weights_sha256: str
     dim: int
+    # How the weights are run: "torch" (fp32, the reference) or "onnx-int8". Vectors differ
+    # slightly between backends, so an index is queried with the backend that built it.
+    backend: str = "torch"
 
 
 class Encoder(Protocol):
@@ -72,7 +75,12 @@ def hash_model_dir(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def display_name(model: str) -> str:
+    """The model name a manifest records (the bundled default by its short name)."""
+    return "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -100,8 +108,9 @@ class SentenceTransformerEncoder:
         dim = get_dim()
         if dim is None:
             raise ModelNotFound(f"model at {path} does not report an embedding dimension")
-        name = "all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
-        self.identity = ModelIdentity(name=name, weights_sha256=hash_model_dir(path), dim=dim)
+        self.identity = ModelIdentity(
+            name=display_name(model), weights_sha256=hash_model_dir(path), dim=dim
+        )
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
@@ -113,7 +122,7 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return _normalise(vectors)
+        return normalise(vectors)
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -142,11 +151,30 @@ class HashingEncoder:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8, salt=self._salt).digest()
                 h = int.from_bytes(digest, "big")
                 out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
-        return _normalise(out)
+        return normalise(out)
 
 
-def load_encoder(model: str, *, batch_size: int = 64) -> Encoder:
-    """The encoder for a configured model name: ``hashing:<dim>`` selects the test encoder."""
+BACKENDS = ("torch", "onnx-int8")
+
+
+def load_encoder(
+    model: str, *, batch_size: int = 64, backend: str = "torch", threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> Encoder:
+    """The encoder for a configured model name: ``hashing:<dim>`` selects the test encoder.
+
+    ``backend`` "torch" runs the fp32 weights with sentence-transformers; "onnx-int8" runs an
+    int8 export of the same weights made locally (index/embed_onnx.py). ``threads`` and
+    ``cache_dir`` apply to the ONNX backend only (torch's threads are set process-wide), and
+    ``batch_size`` to torch only (the int8 backend encodes one text per run: see there).
+    """
+    if backend not in BACKENDS:
+        raise ModelNotFound(f"unknown encoder backend {backend!r} (choose {', '.join(BACKENDS)})")
     if model.startswith("hashing:"):
         return HashingEncoder(dim=int(model.split(":", 1)[1]))
+    if backend == "onnx-int8":
+        from .embed_onnx import OnnxInt8Encoder
+
+        return OnnxInt8Encoder(model, threads=threads, cache_dir=cache_dir,
+                               name=display_name(model))
     return SentenceTransformerEncoder(model, batch_size=batch_size)

@@ -28,6 +28,7 @@ PROBE_SENTENCES = (
     "Heavy rain is expected across the north west later this week.",
 )
 PROBE_MIN_COSINE = 0.999
+DEFAULT_BACKEND = "torch"  # what an index without a recorded encoder backend was built with
 _PROBE_DECIMALS = 6
 
 
@@ -92,12 +93,17 @@ MODEL_CONVENTIONS = {
 
 
 def model_entry(identity: ModelIdentity) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "name": identity.name,
         "weights_sha256": identity.weights_sha256,
         "dim": identity.dim,
         **MODEL_CONVENTIONS,
     }
+    # Recorded only when not the fp32 reference, so torch-built manifests keep their bytes and
+    # indexes written before backends existed read as "torch".
+    if identity.backend != DEFAULT_BACKEND:
+        entry["backend"] = identity.backend
+    return entry
 
 
 def probe_entry(encoder: Encoder) -> dict[str, Any]:
@@ -156,6 +162,14 @@ def check_compatible(
         differences.append(
             "model weights differ (index built with weights sha256 "
             f"{str(model.get('weights_sha256'))[:12]}…, configured {identity.weights_sha256[:12]}…)"
+        )
+    built_backend = model.get("backend", DEFAULT_BACKEND)
+    if built_backend != identity.backend:
+        # Another backend of the same weights gives vectors ~0.99 cosine apart: close, but not
+        # the same embedding space the probes vouch for. Query with the backend that built it.
+        differences.append(
+            f"encoder backend {built_backend!r} built the index, configured {identity.backend!r} "
+            f"(set CITEQA_ENCODER_BACKEND={built_backend} or re-ingest)"
         )
     for key, wanted in MODEL_CONVENTIONS.items():
         if model.get(key) != wanted:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,18 @@ class Settings(BaseSettings):
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers directory, or the bundled "
                        "all-MiniLM-L6-v2; 'hashing:<dim>' selects the test encoder")
     embed_batch_size: int = Field(64, ge=1, le=4096)
+    encoder_backend: Literal["torch", "onnx-int8"] = Field(
+        "torch", description="how the model runs: 'torch' (fp32 sentence-transformers) or "
+        "'onnx-int8' (an int8 ONNX Runtime export made locally from the same weights, cached; "
+        "faster on CPU). An index is queried with the backend that built it",
+    )
+    encoder_threads: int | None = Field(
+        None, ge=1, le=256, description="ONNX Runtime intra-op threads for the onnx-int8 "
+        "backend (null: one per core)",
+    )
+    encoder_cache_dir: Path | None = Field(
+        None, description="where the onnx-int8 export is cached (default: ~/.cache/citeqa/encoders)"
+    )
     weights_path: Path | None = Field(None, description="scoring model JSON (default: bundled)")
 
     # ingest

@@ -10,7 +10,10 @@ from .settings import Settings
 
 
 def make_encoder(settings: Settings) -> Encoder:
-    return load_encoder(settings.model, batch_size=settings.embed_batch_size)
+    return load_encoder(
+        settings.model, batch_size=settings.embed_batch_size, backend=settings.encoder_backend,
+        threads=settings.encoder_threads, cache_dir=settings.encoder_cache_dir,
+    )
 
 
 def open_engine(settings: Settings, encoder: Encoder | None = None) -> Engine:

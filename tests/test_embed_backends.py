@@ -1,0 +1,122 @@
+"""Encoder backends: the int8 ONNX export agrees with fp32 torch, is cached, and an index is only
+queried with the backend that built it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.embed import HashingEncoder, ModelIdentity, ModelNotFound, load_encoder
+from index.embed_onnx import BACKEND, MODEL_FILE, export_dir, prepare_export
+from index.manifest import (
+    PROBE_MIN_COSINE,
+    PROBE_SENTENCES,
+    IndexMismatch,
+    check_compatible,
+    model_entry,
+    probe_differences,
+)
+from index.pipeline import ingest
+
+SENTENCES = [
+    *PROBE_SENTENCES,
+    "Liverpool and Oxford signed a memorandum of understanding on research partnerships.",
+    "What is the capital of France?",
+    "The 1973 oil crisis began in October 1973 when OAPEC proclaimed an oil embargo, and by the "
+    "end of the embargo in March 1974 the price of oil had risen from US$3 per barrel to nearly "
+    "$12 globally.",
+]
+# Measured on this model: per-sentence cosine to fp32 is 0.990-0.995 (mean ~0.994 over SQuAD
+# chunks); the bound leaves room for other CPUs' int8 kernels, and is far above unrelated texts.
+MIN_COSINE_TO_FP32 = 0.98
+
+
+@pytest.fixture(scope="session")
+def int8_encoder():
+    return load_encoder("bundled:all-MiniLM-L6-v2", backend=BACKEND, threads=1)
+
+
+@pytest.mark.slow
+def test_int8_vectors_agree_with_fp32(real_encoder, int8_encoder) -> None:
+    fp32 = real_encoder.encode(SENTENCES)
+    int8 = int8_encoder.encode(SENTENCES)
+    assert int8.shape == fp32.shape and int8.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    cosines = (int8 * fp32).sum(axis=1)
+    assert cosines.min() >= MIN_COSINE_TO_FP32, cosines
+    # Still the same model: each sentence is far closer to its own fp32 vector than to others'.
+    cross = int8 @ fp32.T
+    assert (cross.argmax(axis=1) == np.arange(len(SENTENCES))).all()
+    # A text gets the same vector alone or among others (no batch-dependent quantization).
+    alone = np.vstack([int8_encoder.encode([s]) for s in SENTENCES])
+    assert (alone * int8).sum(axis=1).min() > 0.9999
+
+
+@pytest.mark.slow
+def test_int8_identity_names_backend_and_source_weights(real_encoder, int8_encoder) -> None:
+    assert int8_encoder.identity.backend == BACKEND
+    assert real_encoder.identity.backend == "torch"
+    assert int8_encoder.identity.weights_sha256 == real_encoder.identity.weights_sha256
+    assert int8_encoder.identity.name == real_encoder.identity.name
+
+
+@pytest.mark.slow
+def test_export_is_cached_in_a_deterministic_place(int8_encoder) -> None:
+    first = prepare_export("bundled:all-MiniLM-L6-v2")
+    assert first == export_dir(first.parent, int8_encoder.identity.weights_sha256)
+    stamp = (first / MODEL_FILE).stat().st_mtime_ns
+    assert prepare_export("bundled:all-MiniLM-L6-v2") == first  # reused, not rebuilt
+    assert (first / MODEL_FILE).stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_int8_probe_check_refuses_an_fp32_index(seed_index: Path, int8_encoder) -> None:
+    """int8 query vectors against an fp32-built index: the backend check names the mismatch,
+    and the probes alone would refuse it too (cosine ~0.994 < PROBE_MIN_COSINE)."""
+    from index.store import load_snapshot
+
+    with load_snapshot(seed_index) as snapshot:
+        manifest = snapshot.manifest
+    assert "backend" not in manifest["model"]  # torch-built manifests are as before
+    with pytest.raises(IndexMismatch, match="backend 'torch' built the index"):
+        check_compatible(manifest, int8_encoder.identity, manifest["settings"]["tokenizer"],
+                         encoder=int8_encoder)
+    (reason,) = probe_differences(manifest, int8_encoder)
+    assert f"< {PROBE_MIN_COSINE}" in reason
+
+
+@pytest.mark.slow
+def test_int8_index_round_trip(tmp_path: Path, int8_encoder) -> None:
+    from retriever.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The bridge opened in 1932. It carries six lanes of traffic.\n")
+    report = ingest([docs], tmp_path / "index", int8_encoder, progress=False)
+    assert report.published
+    engine = Engine.open(tmp_path / "index", int8_encoder)
+    assert engine.corpus.snapshot.manifest["model"]["backend"] == BACKEND
+    answer = engine.ask("When did the bridge open?")
+    assert answer.answer and "1932" in answer.answer
+
+
+def test_backend_check_is_pure_manifest_logic() -> None:
+    torch_id = ModelIdentity("m", "abc", 8)
+    int8_id = ModelIdentity("m", "abc", 8, backend=BACKEND)
+    manifest = {"format_version": 2, "model": model_entry(torch_id),
+                "settings": {"tokenizer": "t"}}
+    check_compatible(manifest, torch_id, "t")  # an old manifest (no backend) reads as torch
+    with pytest.raises(IndexMismatch, match="CITEQA_ENCODER_BACKEND=torch"):
+        check_compatible(manifest, int8_id, "t")
+    manifest["model"] = model_entry(int8_id)
+    check_compatible(manifest, int8_id, "t")
+    with pytest.raises(IndexMismatch, match="CITEQA_ENCODER_BACKEND=onnx-int8"):
+        check_compatible(manifest, torch_id, "t")
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ModelNotFound, match="unknown encoder backend 'fp8'"):
+        load_encoder("hashing:16", backend="fp8")
+    assert isinstance(load_encoder("hashing:16", backend=BACKEND), HashingEncoder)
