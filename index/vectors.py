@@ -20,7 +20,7 @@ import numpy as np
 # FAISS warns below 39 training points per centroid (k-means quality); below 1 it refuses.
 POINTS_PER_CENTROID = 39
 # Training sample per centroid for large collections (FAISS wiki: 30x to 256x is enough).
-TRAIN_POINTS_PER_CENTROID = 64
+TRAIN_POINTS_PER_CENTROID = 40
 _IVF = re.compile(r"IVF(\d+)")
 _PQ = re.compile(r"PQ(\d+)(?:x(\d+))?")
 
@@ -41,6 +41,21 @@ def fit_factory(factory: str, count: int) -> str:
     if ivf and count < POINTS_PER_CENTROID * int(ivf.group(1)):
         return _IVF.sub(f"IVF{count // POINTS_PER_CENTROID}", factory, count=1)
     return factory
+
+
+def _components(index: faiss.Index) -> list[faiss.Index]:
+    """The index and the indexes it wraps (a pre-transform's or a refinement's base)."""
+    index = faiss.downcast_index(index)
+    inner = getattr(index, "index", None) or getattr(index, "base_index", None)
+    return [index, *(_components(inner) if inner is not None else [])]
+
+
+def _skip_polysemous_training(index: faiss.Index) -> None:
+    """The factory turns on polysemous training for PQ codes; it only serves Hamming-distance
+    filtering (unused here) and takes minutes even on 20k vectors."""
+    for part in _components(index):
+        if hasattr(part, "do_polysemous_training"):
+            part.do_polysemous_training = False
 
 
 def _training_sample(vectors: np.ndarray, factory: str) -> np.ndarray:
@@ -71,6 +86,7 @@ class VectorIndex:
         except RuntimeError as exc:
             raise ValueError(f"invalid FAISS factory string {factory!r} for dim {dim}") from exc
         if not index.is_trained:
+            _skip_polysemous_training(index)
             index.train(_training_sample(vectors, fitted))
         if len(vectors):
             index.add(vectors)
@@ -108,6 +124,7 @@ class VectorIndex:
 
 def set_search_params(index: VectorIndex, params: str) -> None:
     """Apply runtime parameters such as "efSearch=64", "nprobe=16" or "k_factor_rf=8" (a refined
-    index re-ranks k_factor_rf x k candidates); an empty string leaves the defaults."""
-    if params:
+    index re-ranks k_factor_rf x k candidates); an empty string leaves the defaults. An exact
+    (Flat) index, e.g. a small collection's fallback, has nothing to tune and ignores them."""
+    if params and not isinstance(faiss.downcast_index(index._index), faiss.IndexFlat):
         faiss.ParameterSpace().set_index_parameters(index._index, params)
