@@ -39,7 +39,7 @@ from .datasets import Question, load_gold, load_squad
 from .normalize import contains_answer
 
 L2_RANKER = 0.001
-L2_CALIBRATION = 0.01
+L2_CALIBRATION = 0.001  # on standardised inputs
 MAX_FALSE_ABSTENTION = 0.03  # share of answerable questions we may refuse (issue 4's target)
 
 
@@ -139,7 +139,18 @@ def fit_ranker(examples: list[Example]) -> tuple[np.ndarray, float]:
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """Weighted, L2-regularised logistic regression (weights sum to 1)."""
+    """Weighted, L2-regularised logistic regression (weights sum to 1), fitted on standardised
+    inputs so that the penalty treats a 0–1 share and a 0–20 score alike, and returned in the
+    raw inputs' units."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    w, b = _fit_logistic_standardised((x - mean) / scale, y, sample_weight)
+    return w / scale, b - float(np.sum(w * mean / scale))
+
+
+def _fit_logistic_standardised(
+    x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray
+) -> tuple[np.ndarray, float]:
     sw = sample_weight / sample_weight.sum()
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
@@ -241,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
 
     encoder = SentenceTransformerEncoder()
-    start = ScoringModel.load(args.out)
+    start = ScoringModel.load(args.out if args.out.exists() else WEIGHTS_PATH)
     seeds = Engine.open(args.seed_index, encoder, start)
     squad = Engine.open(args.squad_index, encoder, start)
     gold_dev = [q for q in load_gold() if q.split == "dev"]

@@ -70,6 +70,17 @@ _NAME = re.compile(
     r"\b(?:[A-Z][\w’'\-.&]*[\w]|[A-Z])(?:\s+(?:(?:of|the|and|for|de|van|von|du|&)\s+)?"
     r"(?:[A-Z][\w’'\-.&]*[\w]|[A-Z]))*"
 )
+# Nouns naming a measured quantity: "what is the population of …" wants a number.
+_MEASURES = (
+    r"(?:(?:approximate|estimated|total|average|current|maximum|minimum|combined) )?"
+    r"(?:population|size|length|height|width|depth|distance|weight|mass|capacity|"
+    r"temperature|speed|altitude|elevation|volume|density|duration)"
+)
+# Question words (as index tokens): they say what kind of answer is wanted, which the answer
+# type captures, and are not words the answer shares with the question.
+QUESTION_WORDS = frozenset(
+    {"what", "which", "who", "whom", "whose", "when", "where", "whi", "how", "much", "mani"}
+)
 _TITLES = ("Professor", "Prof.", "Dr.", "Dr", "Mr", "Mrs", "Ms", "Sir", "Dame", "Cllr", "Mayor")
 
 
@@ -79,6 +90,12 @@ class Mention:
     start: int
     end: int
     text: str
+
+
+def content_terms(tokens: list[str]) -> list[str]:
+    """Question tokens without the question words (all of them when nothing else is left)."""
+    kept = [t for t in tokens if t not in QUESTION_WORDS]
+    return kept or tokens
 
 
 def question_type(question: str) -> AnswerType:
@@ -96,6 +113,10 @@ def question_type(question: str) -> AnswerType:
         return "percent"
     if re.search(r"\bhow many\b|\bnumber of\b", q):
         return "count"
+    if re.search(
+        rf"\b(?:what|which)(?:'s| (?:is|was|are|were|will be))? (?:the )?{_MEASURES}\b", q
+    ):
+        return "number"
     if re.search(r"\b(what|which) year\b|\bin what year\b", q):
         return "year"
     if re.search(
@@ -130,7 +151,7 @@ def question_type(question: str) -> AnswerType:
         q,
     ):
         return "list"
-    if re.search(r"\bhow (?:big|large|long|old|far|fast|high)\b", q):
+    if re.search(r"\bhow (?:big|large|long|old|far|fast|high|tall|deep|wide|heavy)\b", q):
         return "number"
     if re.search(r"\bwhat (?:is|was) the name\b|\bcalled\b|\bknown as\b", q):
         return "name"
@@ -175,14 +196,17 @@ _ACCEPTS: dict[AnswerType, tuple[MentionType, ...]] = {
 }
 
 
-def matching_mentions(qtype: AnswerType, text: str, question: str) -> list[Mention]:
-    """Mentions in ``text`` of the type the question wants, leaving out what the question says."""
+def matching_mentions(
+    qtype: AnswerType, text: str, question: str, found: list[Mention] | None = None
+) -> list[Mention]:
+    """Mentions in ``text`` of the type the question wants, leaving out what the question says.
+    ``found`` is ``mentions(text)`` when the caller already has it."""
     accepted = _ACCEPTS.get(qtype)
     if not accepted:
         return []
     asked = question.lower()
     out = []
-    for mention in mentions(text):
+    for mention in mentions(text) if found is None else found:
         if mention.kind not in accepted:
             continue
         if mention.text.lower() in asked:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.records import DocumentRecord
 from index.store import IndexSnapshot
+
+from .answer_types import Mention, mentions
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ class Corpus:
     sentence_bigrams: list[frozenset[tuple[str, str]]]
     idf: dict[str, float]
     answerable: np.ndarray  # sentence row -> may it be an answer (a question never answers)
+    # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
+    # scoring a candidate, and popular sentences are candidates for many questions.
+    _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
@@ -65,6 +70,12 @@ class Corpus:
             sentence_bigrams=bigrams,
             idf=idf,
         )
+
+    def sentence_mentions(self, row: int) -> list[Mention]:
+        found = self._mentions.get(row)
+        if found is None:
+            found = self._mentions[row] = mentions(self.snapshot.content.sentences[row].text)
+        return found
 
     def idf_of(self, token: str) -> float:
         # An unseen token is as rare as a token can be.

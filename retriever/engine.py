@@ -21,7 +21,7 @@ from index.manifest import check_compatible
 from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
 
-from .answer_types import AnswerType, question_type
+from .answer_types import AnswerType, content_terms, question_type
 from .compose import answer_span, citation_for, find_conflicts, find_highlight, sentence_span
 from .corpus import Corpus
 from .features import FEATURES, coverage_gaps, sentence_features
@@ -146,7 +146,7 @@ class Engine:
         t0 = time.perf_counter()
         vector = self.encoder.encode([question])[0]
         t1 = time.perf_counter()
-        tokens = tokenize(question)
+        tokens = content_terms(tokenize(question))
         snap, fusion = self.corpus.snapshot, self.params.fusion
         lists: dict[str, RankedList] = {}
         dense_sentences = RankedList(*reversed(snap.sentence_dense.search(vector, fusion.depth)))

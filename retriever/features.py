@@ -45,11 +45,16 @@ _TYPED: frozenset[str] = frozenset(
 )
 
 
-def idf_coverage(corpus: Corpus, question_tokens: Sequence[str], tokens: frozenset[str]) -> float:
-    total = sum(corpus.idf_of(t) for t in set(question_tokens))
+def _term_idf(corpus: Corpus, question_tokens: Sequence[str]) -> dict[str, float]:
+    return {t: corpus.idf_of(t) for t in set(question_tokens)}
+
+
+def _coverage(term_idf: dict[str, float], tokens: frozenset[str]) -> float:
+    """IDF-weighted share of the question's terms that ``tokens`` contains."""
+    total = sum(term_idf.values())
     if total <= 0:
         return 0.0
-    return sum(corpus.idf_of(t) for t in set(question_tokens) if t in tokens) / total
+    return sum(v for t, v in term_idf.items() if t in tokens) / total
 
 
 def window_tokens(corpus: Corpus, row: int) -> frozenset[str]:
@@ -72,22 +77,27 @@ def coverage_gaps(
 
     - ``uncovered_rarest``: IDF of the rarest question term missing from the answer's window,
       relative to the question's rarest term (1.0: the most specific term is not there);
-    - ``unknown_mass``: IDF-weighted share of question terms that occur nowhere in the collection.
+    - ``unknown_mass``: IDF-weighted share of question terms that occur nowhere in the collection;
+    - ``matched_evidence``: the IDF of the question terms the window does contain, in units of
+      the rarest possible term (absolute, unlike the shares: a window sharing only a word that is
+      everywhere in the collection links it to the question weakly, however short the question).
 
     ``absent`` lists terms to treat as unseen (weight fitting uses it to simulate a collection
     without the documents that hold the answer)."""
     terms = set(question_tokens)
     if not terms:
-        return {"uncovered_rarest": 0.0, "unknown_mass": 0.0}
+        return {"uncovered_rarest": 0.0, "unknown_mass": 0.0, "matched_evidence": 0.0}
     window = window_tokens(corpus, row) - absent
     idf = {t: corpus.idf_of("\x00unseen") if t in absent else corpus.idf_of(t) for t in terms}
     rarest = max(idf.values())
     missing = [idf[t] for t in terms if t not in window]
     unknown = sum(idf[t] for t in terms if t in absent or t not in corpus.idf)
     total = sum(idf.values())
+    matched = sum(idf[t] for t in terms if t in window)
     return {
         "uncovered_rarest": max(missing, default=0.0) / rarest if rarest > 0 else 0.0,
         "unknown_mass": unknown / total if total > 0 else 0.0,
+        "matched_evidence": matched / corpus.idf_of("\x00unseen"),
     }
 
 
@@ -115,15 +125,17 @@ def sentence_features(
     q_set = frozenset(question_tokens)
     q_bigrams = set(zip(question_tokens, question_tokens[1:], strict=False))
     typed = qtype in _TYPED
+    term_idf = _term_idf(corpus, question_tokens)
     for i, row in enumerate(rows.tolist()):
         sentence = content.sentences[row]
         tokens = corpus.sentence_token_sets[row]
-        out[i, 3] = idf_coverage(corpus, question_tokens, tokens)
-        out[i, 4] = idf_coverage(corpus, question_tokens, window_tokens(corpus, row))
+        out[i, 3] = _coverage(term_idf, tokens)
+        out[i, 4] = _coverage(term_idf, window_tokens(corpus, row))
         rank = chunk_rank.get(int(owners[i]))
         out[i, 5] = 1.0 / rank if rank else 0.0
         if typed:
-            has = bool(matching_mentions(qtype, sentence.text, question))
+            found = corpus.sentence_mentions(row)
+            has = bool(matching_mentions(qtype, sentence.text, question, found))
             out[i, 6] = 1.0 if has else 0.0
             out[i, 7] = 0.0 if has else 1.0
         out[i, 8] = 1.0 if tokens and tokens <= q_set else 0.0

@@ -25,6 +25,7 @@ CALIBRATION_FEATURES = (
     "type_missing",
     "uncovered_rarest",
     "unknown_mass",
+    "matched_evidence",
 )
 
 

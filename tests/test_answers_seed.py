@@ -14,7 +14,17 @@ from eval.normalize import contains_answer
 
 from .conftest import REPO
 
-UNANSWERABLE = ["What is the population of Liverpool?", "Who won the 2026 FA Cup final?"]
+UNANSWERABLE = [
+    pytest.param(
+        "What is the population of Liverpool?",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known gap (issue 3 open): calibrated confidence 0.09 is just above the "
+            "dev-chosen threshold 0.08, though below every answerable paraphrase here",
+        ),
+    ),
+    "Who won the 2026 FA Cup final?",
+]
 KNOWN_GAP = pytest.mark.xfail(
     strict=True, reason="known ranking gap with the current fitted weights (issue 3 open)"
 )
@@ -33,11 +43,6 @@ PARAPHRASED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 3 open): the fitted calibrator cannot separate these from answerable "
-    "paraphrases at the dev-chosen threshold; see the closing note",
-)
 @pytest.mark.parametrize("question", UNANSWERABLE)
 def test_abstains_when_the_collection_does_not_hold_the_answer(seed_engine, question):
     answer = seed_engine.ask(question)
