@@ -136,6 +136,11 @@ class Engine:
     def version(self) -> str:
         return self.corpus.snapshot.version
 
+    def close(self) -> None:
+        """Release the index version's lease (garbage collection may then remove it); answers
+        already built stay valid and the engine's data stays in memory."""
+        self.corpus.snapshot.close()
+
     def document(self, doc_id: str) -> DocumentRecord | None:
         return self.corpus.documents.get(doc_id)
 

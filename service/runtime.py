@@ -78,7 +78,7 @@ def failure_reason(exc: BaseException) -> str:
 
 def release_engine(engine: Engine) -> None:
     """Give up the engine's lease on its version (its data stays in memory, usable)."""
-    engine.corpus.snapshot.close()
+    engine.close()
 
 
 class SerialEncoder:
