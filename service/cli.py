@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from index.embed import ModelNotFound
 from index.manifest import IndexCorrupt, IndexMismatch
 from index.pipeline import ingest
@@ -127,10 +129,23 @@ def _add_optional_verbs(sub: argparse._SubParsersAction) -> None:  # type: ignor
         register(sub)
 
 
+def _settings_problem(exc: ValidationError) -> str:
+    """Which settings are wrong and why, naming the variables (values are never printed)."""
+    lines = [
+        f"CITEQA_{'_'.join(str(part) for part in err['loc']).upper()}: {err['msg']}"
+        for err in exc.errors()
+    ]
+    return "invalid settings: " + "; ".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
+    except ValidationError as exc:
+        _err(_settings_problem(exc))
+        return EXIT_USAGE
+    try:
         return int(args.func(args, settings))
     except QuestionError as exc:
         _err(str(exc))
