@@ -54,11 +54,14 @@ def _page_texts(path: Path, reader: PdfReader) -> list[str]:
 
 def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
     """The PDF's page texts joined by blank lines, and its metadata title (or "")."""
-    limits = {f"{name}_maximum_output_length": MAX_PDF_STREAM_BYTES
-              for name in ("zlib", "lzw", "run_length", "brotli", "array_based_stream")}
+    limit = MAX_PDF_STREAM_BYTES
     try:
-        with apply_configuration(stream_parsing_work_maximum_count=MAX_PDF_STREAM_TOKENS,
-                                 **limits):
+        with apply_configuration(
+            zlib_maximum_output_length=limit, lzw_maximum_output_length=limit,
+            run_length_maximum_output_length=limit, brotli_maximum_output_length=limit,
+            array_based_stream_maximum_output_length=limit,
+            stream_parsing_work_maximum_count=MAX_PDF_STREAM_TOKENS,
+        ):
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not _opens_without_password(reader):
                 raise LoadError(str(path), "PDF is encrypted")

@@ -181,7 +181,11 @@ def _reusable_previous(
         return _units_from_snapshot(snapshot), "", snapshot.version
 
 
-def _sha256_bytes(path: Path) -> str:
+def _sha256_bytes(path: Path, max_bytes: int) -> str:
+    """The file's sha256; "" for a file over the size limit, which the loader refuses without
+    reading it (hashing it first would read a file of any size into memory)."""
+    if path.stat().st_size > max_bytes:
+        return ""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -208,7 +212,7 @@ def ingest(
             try:
                 if doc_id in units:
                     raise LoadError(str(path), f"duplicate document id {doc_id!r}")
-                sha = _sha256_bytes(path) if path.is_file() else ""
+                sha = _sha256_bytes(path, config.max_file_bytes) if path.is_file() else ""
                 old = previous.get(doc_id)
                 if old is not None and old.record.content_sha256 == sha:
                     units[doc_id] = old

@@ -106,6 +106,15 @@ def write_good(folder: Path) -> list[str]:
     return [Path(name).stem for name in GOOD]
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since exec (VmHWM). getrusage's ru_maxrss would also count the
+    forking parent's RSS, which a forked child inherits."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def main(corpus: str, index: str, max_file_bytes: str) -> None:
     from index.embed import HashingEncoder
     from index.pipeline import IngestConfig, ingest
@@ -116,7 +125,7 @@ def main(corpus: str, index: str, max_file_bytes: str) -> None:
     elapsed = time.perf_counter() - started
     print(json.dumps({
         "seconds": round(elapsed, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
         "published": report.published,
         "indexed": sorted(report.embedded + report.reused),
         "skipped": {os.path.basename(e.path): e.reason for e in report.skipped},
