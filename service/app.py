@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from retriever.engine import Engine
 
@@ -161,6 +161,7 @@ def _add_operations(app: FastAPI, metrics: Metrics) -> None:
                                 headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready", "index_version": engine.version})
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=PlainTextResponse)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
