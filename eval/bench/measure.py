@@ -54,6 +54,21 @@ def time_each(call: Callable[[T], object], items: Iterable[T], warmup: int = 5) 
     return out
 
 
+def time_interleaved(
+    calls: dict[str, Callable[[T], object]], items: Iterable[T]
+) -> dict[str, list[float]]:
+    """Milliseconds per call for several systems, taken item by item in rotating order, so a
+    change of load on a shared machine affects every system alike (side-by-side ratios)."""
+    names = list(calls)
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for i, item in enumerate(items):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            started = time.perf_counter()
+            calls[name](item)
+            out[name].append((time.perf_counter() - started) * 1e3)
+    return out
+
+
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     """numerator / denominator, rounded; None when either is missing or the denominator is 0."""
     if not numerator or not denominator:

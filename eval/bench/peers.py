@@ -8,7 +8,8 @@ same corpus, questions, model and machine, in one run.
 - quality: passage recall@5 by the project's own metrics (eval.metrics.passage_overlaps: a hit
   when a returned chunk overlaps the gold paragraph; and citation_hits: the chunk contains a gold
   answer), aggregated with eval.metrics.hit_at_k / mrr;
-- latency: one question at a time, warm, with torch and FAISS on one thread.
+- latency: one question at a time, warm, torch and FAISS on one thread, the systems taking
+  turns question by question (rotating order) so load changes on a shared machine hit all alike.
 
 LangChain: FAISS vector store + BM25Retriever (rank-bm25) in an EnsembleRetriever (RRF, weights
 0.5/0.5, each retriever asked for 5) with HuggingFaceEmbeddings. txtai: Embeddings(path=model,
@@ -32,7 +33,7 @@ from typing import Any
 from eval import metrics
 from eval.datasets import Question
 
-from .measure import Latency, ratio, time_each
+from .measure import Latency, ratio, time_interleaved
 
 K = 5
 RESULTS_DIR = Path("eval/results/bench")
@@ -97,15 +98,14 @@ def score_hits(q: Question, hits: Sequence[Hit], doc_text: str | None) -> dict[s
 
 def evaluate(
     system: str, setup: str, search: Search, questions: Sequence[Question],
-    documents: dict[str, str], build_s: float | None,
+    documents: dict[str, str], build_s: float | None, samples_ms: Sequence[float],
 ) -> SystemResult:
-    """Ask every question once untimed (quality, and warms the caches), then time each."""
+    """Quality from one pass over every question; latency from the interleaved timings."""
     rows = [score_hits(q, search(q.question), documents.get(q.docs[0])) for q in questions]
-    latency = Latency.of(time_each(search, [q.question for q in questions], warmup=0))
     return SystemResult(
         system, setup, None if build_s is None else round(build_s, 2),
         metrics.hit_at_k(rows, K, "first_passage_rank"), metrics.hit_at_k(rows, K),
-        metrics.mrr(rows, "first_passage_rank"), latency)
+        metrics.mrr(rows, "first_passage_rank"), Latency.of(samples_ms))
 
 
 def compare(systems: Sequence[SystemResult], base: str = "citeqa") -> dict[str, dict[str, Any]]:
@@ -143,7 +143,7 @@ def run_peers(
     index_dir: Path, questions: Sequence[Question], *, systems: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> PeersReport:
-    """Build each peer over the index's chunks and measure citeqa and the peers in turn."""
+    """Build every system over the index's chunks, time them side by side, score each."""
     from index.embed import DEFAULT_MODEL, resolve_model_path
     from index.store import load_snapshot
 
@@ -162,21 +162,26 @@ def run_peers(
         f"{len(passages)} chunks of {len(documents)} documents from {index_dir} "
         f"({snapshot.version})", len(questions), f"all-MiniLM-L6-v2 at {model_dir}", machine())
     builders = peer_systems.builders(snapshot, model_dir)
+    built: dict[str, tuple[str, Search, float | None]] = {}
     for name in systems or list(builders):
         say(f"peers: building {name}")
         try:
-            setup, search, build_s = builders[name](passages)
-            single_threaded()
-            say(f"peers: measuring {name}")
-            report.systems.append(evaluate(name, setup, search, questions, documents, build_s))
+            built[name] = builders[name](passages)
         except ImportError as exc:
             report.systems.append(SystemResult(name, "", None, None, None, None, None,
                                                f"not installed (pip install -e '.[bench]'): {exc}"))
-        finally:
-            # builds run with the default threads; queries with one
-            import torch
-
-            torch.set_num_threads(os.cpu_count() or 1)
+    single_threaded()
+    texts = [q.question for q in questions]
+    searches = {name: search for name, (_, search, _) in built.items()}
+    for search in searches.values():  # warm caches before timing
+        for text in texts[:5]:
+            search(text)
+    say("peers: timing all systems side by side")
+    samples = time_interleaved(searches, texts)
+    for name, (setup, search, build_s) in built.items():
+        say(f"peers: scoring {name}")
+        report.systems.append(
+            evaluate(name, setup, search, questions, documents, build_s, samples[name]))
     report.ratios = compare(report.systems)
     return report
 
@@ -188,8 +193,9 @@ def render(report: PeersReport) -> tuple[str, dict[str, Any]]:
         f"Same run, same machine ({report.machine.get('cpus')} CPUs, load average at start "
         f"{report.machine.get('load_average_at_start')}): corpus {report.corpus}; "
         f"{report.questions} SQuAD sample questions; model {report.model}. Latency: one question "
-        "at a time after one untimed pass, torch and FAISS on one thread, question embedding "
-        "included. Passage recall@5: a top-5 chunk overlaps the gold paragraph "
+        "at a time, warm, torch and FAISS on one thread, the systems taking turns question by "
+        "question (rotating order); question embedding included. Passage recall@5: a top-5 "
+        "chunk overlaps the gold paragraph "
         "(eval.metrics.passage_overlaps); answer recall@5: a top-5 chunk contains a gold answer "
         "(eval.metrics.citation_hits).", "",
         "| system | setup | build s | passage recall@5 | answer recall@5 | passage MRR | "
