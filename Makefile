@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: bootstrap demo test lint chromium reliability clean
+.PHONY: bootstrap demo test lint chromium reliability bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,13 @@ reliability: bootstrap chromium
 	  $(BIN)/pytest -q tests/reliability; status=$$?; \
 	  $(BIN)/python -m tests.reliability.write_report var/reliability-lines.txt \
 	    eval/results/reliability.md; exit $$status
+
+# Performance benchmarks (latency, throughput, encoder backends, cold start, memory, scale,
+# peers): writes eval/results/bench/. The seed index is built first; the SQuAD index is reused.
+bench: bootstrap
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/citeqa ingest --quiet seeds
+	$(BIN)/citeqa bench
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -1,7 +1,7 @@
 """Latency of the running service over real HTTP: ``python -m service.measure``.
 
-Starts ``citeqa serve`` in a subprocess on a free loopback port (the index from settings, or
-``--index-dir``), waits for /readyz, warms up, then reports
+Starts ``citeqa serve`` in a subprocess on a free loopback port (eval.bench.server; the index from
+settings, or ``--index-dir``), waits for /readyz, warms up, then reports
 
 - POST /v1/ask wall time per request (client side, keep-alive) for every gold question, and the
   engine's own ``timings_ms.total`` beside it;
@@ -10,6 +10,7 @@ Starts ``citeqa serve`` in a subprocess on a free loopback port (the index from 
   ``response_url``, received here by a local HTTP server: the delivery time is reported too).
 
 Numbers depend on the machine and on what else runs on it; the report says how many cores it had.
+``citeqa bench`` is the full benchmark; this script keeps the Slack timings.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ import http.server
 import json
 import os
 import secrets
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,33 +31,20 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from eval.bench.latency import over_http
+from eval.bench.measure import Latency
+from eval.bench.server import UNLIMITED, free_port, serve
+
 GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * q
-    low, high = int(rank), min(int(rank) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+def _fields(latency: Latency) -> dict[str, float]:
+    return {"n": latency.count, "p50": round(latency.p50_ms, 1), "p95": round(latency.p95_ms, 1),
+            "p99": round(latency.p99_ms, 1), "mean": round(latency.mean_ms, 1)}
 
 
 def summary(values_ms: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values_ms),
-        "p50": round(percentile(values_ms, 0.50), 1),
-        "p95": round(percentile(values_ms, 0.95), 1),
-        "p99": round(percentile(values_ms, 0.99), 1),
-        "mean": round(statistics.fmean(values_ms), 1) if values_ms else float("nan"),
-        "max": round(max(values_ms), 1) if values_ms else float("nan"),
-    }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return _fields(Latency.of(values_ms))
 
 
 class Receiver:
@@ -86,51 +69,10 @@ class Receiver:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
-@contextmanager
-def serve(env: dict[str, str], port: int) -> Iterator[tuple[str, float]]:
-    """``citeqa serve`` in a subprocess; yields (base URL, seconds until /readyz was 200)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("citeqa serve exited; run it by hand to see why")
-            try:
-                ready = httpx.get(url + "/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-                if ready.json().get("status") == "failed":
-                    raise RuntimeError("the index failed to load (`citeqa ask` shows why)")
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - started > 180:
-                raise RuntimeError("the service did not become ready in 180 s")
-            time.sleep(0.1)
-        yield url, time.perf_counter() - started
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
 def measure_ask(url: str, questions: list[str], warmup: int) -> dict[str, Any]:
-    wall, engine, abstained = [], [], 0
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for question in questions[:warmup]:
-            client.post("/v1/ask", json={"question": question}).raise_for_status()
-        for question in questions:
-            t0 = time.perf_counter()
-            response = client.post("/v1/ask", json={"question": question})
-            wall.append((time.perf_counter() - t0) * 1e3)
-            response.raise_for_status()
-            body = response.json()
-            engine.append(body["timings_ms"]["total"])
-            abstained += body["abstained"]
-    return {"http_ms": summary(wall), "engine_total_ms": summary(engine),
-            "abstained": abstained}
+    result = over_http(url, questions, questions[:warmup], "gold")
+    return {"http_ms": _fields(result.wall), "engine_total_ms": _fields(result.stages["total"]),
+            "abstained": result.abstained}
 
 
 def _signed_command(secret: str, text: str, response_url: str) -> tuple[str, dict[str, str]]:
@@ -188,25 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     receiver = Receiver()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
+            **UNLIMITED,
             "CITEQA_SLACK_SIGNING_SECRET": secret,
             "CITEQA_FEEDBACK_DB": str(Path(tmp) / "feedback.sqlite3"),
-            "CITEQA_RATE_LIMIT_PER_MINUTE": "1000000", "CITEQA_RATE_LIMIT_BURST": "1000000",
-            "CITEQA_SLACK_RATE_LIMIT_PER_MINUTE": "1000000",
-            "CITEQA_SLACK_RATE_LIMIT_BURST": "1000000",
             "CITEQA_SLACK_RESPONSE_URL_PREFIXES": json.dumps([receiver.base + "/"]),
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
         }
         if args.index_dir:
             env["CITEQA_INDEX_DIR"] = args.index_dir
         report: dict[str, Any] = {"cpus": os.cpu_count(), "questions": len(questions),
                                   "warmup": args.warmup}
-        with serve(env, _free_port()) as (url, ready_s):
-            report["ready_s"] = round(ready_s, 1)
+        with serve(env, free_port()) as served:
+            url = served.url
+            report["ready_s"] = round(served.ready_s, 1)
             report["ask"] = measure_ask(url, questions, args.warmup)
             report["slack_inline"] = measure_slack(url, secret, questions, args.slack, receiver)
-        with serve({**env, "CITEQA_SLACK_INLINE_MS": "0"}, _free_port()) as (url, _):
-            measure_ask(url, questions[: args.warmup], 0)  # warm-up only
-            report["slack_deferred"] = measure_slack(url, secret, questions, args.slack,
+        with serve({**env, "CITEQA_SLACK_INLINE_MS": "0"}, free_port()) as served:
+            measure_ask(served.url, questions[: args.warmup], 0)  # warm-up only
+            report["slack_deferred"] = measure_slack(served.url, secret, questions, args.slack,
                                                      receiver)
     print(json.dumps(report, indent=2))
     if args.out:

@@ -1,0 +1,104 @@
+"""Turn a bench run into targets (met or missed, by how much), JSON and a markdown report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .run import BenchResults
+
+GB = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    limit: float
+    unit: str
+    at_most: bool  # True: measured must be <= limit; False: >= limit
+    measured: float | None  # None: not measured in this run
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        return self.measured <= self.limit if self.at_most else self.measured >= self.limit
+
+    def verdict(self) -> str:
+        if self.measured is None:
+            return "not measured"
+        if self.met:
+            return "met"
+        gap = abs(self.measured - self.limit)
+        share = f" ({gap / self.limit:.0%})" if self.limit else ""
+        return f"missed by {gap:.3g} {self.unit}{share}"
+
+
+def _get(sections: dict[str, Any], *path: str) -> Any:
+    value: Any = sections
+    for key in path:
+        if value is None:
+            return None
+        value = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+    return value
+
+
+def targets(results: BenchResults) -> list[Target]:
+    s = results.sections
+    best = _get(s, "throughput_seeds", "best")
+    rates = s.get("encode_all_cores") or {}
+    speedup = (rates["onnx-int8"].tokens_per_s / rates["torch"].tokens_per_s
+               if {"torch", "onnx-int8"} <= set(rates) else None)
+    accuracy = s.get("answer_accuracy") or {}
+    gap = (abs(accuracy["onnx-int8"] - accuracy["torch"])
+           if accuracy.get("onnx-int8") is not None and accuracy.get("torch") is not None
+           else None)
+    memory = _get(s, "service_memory_after_load", "rss_bytes")
+    return [
+        Target("/v1/ask over HTTP, seeds, p50", 15, "ms", True,
+               _get(s, "ask_http_seeds", "wall", "p50_ms")),
+        Target("/v1/ask over HTTP, seeds, p95", 40, "ms", True,
+               _get(s, "ask_http_seeds", "wall", "p95_ms")),
+        Target("ask in-process, SQuAD, p50", 15, "ms", True,
+               _get(s, "ask_inprocess_squad", "wall", "p50_ms")),
+        Target("sustained requests/s (p95 <= 100 ms, 0 errors)", 150, "req/s", False,
+               best.rps if best else (0.0 if "throughput_seeds" in s else None)),
+        Target("ingest tokens/s, int8 / fp32 SentenceTransformer", 2.0, "x", False,
+               round(speedup, 2) if speedup else None),
+        Target("answer@1 on SQuAD, |int8 - fp32|", 0.01, "", True,
+               round(gap, 4) if gap is not None else None),
+        Target("cold start to /readyz 200 (median)", 5, "s", True,
+               _get(s, "cold_start", "median_s")),
+        Target("service RSS on the seeds (after the load test)", 1.0, "GB", True,
+               round(memory / GB, 3) if memory else None),
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_json(results: BenchResults) -> dict[str, Any]:
+    data = _jsonable(asdict(results))
+    data["targets"] = [
+        {**asdict(t), "met": t.met, "verdict": t.verdict()} for t in targets(results)
+    ]
+    return data
+
+
+def write(results: BenchResults, out_dir: Path) -> tuple[Path, Path]:
+    from .markdown import render
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / "bench.json", out_dir / "bench.md"
+    json_path.write_text(json.dumps(to_json(results), indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(render(results, targets(results)), encoding="utf-8")
+    return json_path, md_path

@@ -1,0 +1,112 @@
+"""`citeqa bench`: the step logic, the targets, and a whole quick run on a tiny index with the test
+encoder (real uvicorn on 127.0.0.1, real load generator; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from eval.bench.measure import Latency
+from eval.bench.report import Target
+from eval.bench.server import process_memory
+from eval.bench.throughput import Step, best_step, should_stop
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _step(concurrency: int, rps: float, p95: float | None, errors: int = 0) -> Step:
+    latency = None if p95 is None else Latency(10, p95 / 2, p95, p95, p95 / 2)
+    return Step(concurrency, 10, errors, 1.0, rps, latency)
+
+
+def test_best_step_takes_the_fastest_passing_step() -> None:
+    steps = [_step(1, 50, 20), _step(2, 90, 60), _step(4, 120, 99.9), _step(8, 130, 140),
+             _step(16, 200, 50, errors=1)]
+    best = best_step(steps, 100.0)
+    assert best is not None and best.concurrency == 4
+    assert best_step([_step(1, 10, 101)], 100.0) is None
+    assert best_step([], 100.0) is None
+    # equal rates: the fewer clients wins
+    tie = best_step([_step(8, 100, 50), _step(4, 100, 50)], 100.0)
+    assert tie is not None and tie.concurrency == 4
+
+
+def test_stepping_stops_past_saturation_or_at_errors() -> None:
+    assert not should_stop(_step(1, 50, 150), 100.0)  # over the bar, but not twice over
+    assert should_stop(_step(1, 50, 201), 100.0)
+    assert should_stop(_step(1, 50, 20, errors=1), 100.0)
+    assert should_stop(_step(1, 0, None), 100.0)
+
+
+def test_target_verdicts() -> None:
+    assert Target("p50", 15, "ms", True, 12.0).verdict() == "met"
+    assert Target("p50", 15, "ms", True, 30.0).verdict() == "missed by 15 ms (100%)"
+    assert Target("rps", 150, "req/s", False, 120.0).verdict() == "missed by 30 req/s (20%)"
+    assert Target("rps", 150, "req/s", False, None).verdict() == "not measured"
+    assert Target("rps", 150, "req/s", False, None).met is None
+
+
+def test_process_memory_reads_proc() -> None:
+    memory = process_memory(os.getpid())
+    if not Path("/proc/self/status").exists():
+        pytest.skip("no /proc on this system")
+    assert memory is not None and 0 < memory.rss_bytes <= memory.peak_bytes
+
+
+@pytest.fixture()
+def tiny_index(tmp_path: Path, hashing_encoder) -> Path:
+    from index.pipeline import ingest
+
+    index_dir = tmp_path / "index"
+    assert ingest([REPO / "seeds"], index_dir, hashing_encoder, progress=False).published
+    return index_dir
+
+
+def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -> None:
+    from eval.bench.report import write
+    from eval.bench.run import QUICK, BenchConfig, run
+    from service.settings import Settings
+
+    monkeypatch.chdir(REPO)
+    settings = Settings(index_dir=tiny_index, model="hashing:64")
+    sizes = QUICK.__class__(**{**QUICK.__dict__, "concurrencies": (1, 2), "step_requests": 20})
+    out = tmp_path / "out"
+    results = run(BenchConfig(settings=settings, sizes=sizes, out=out))
+    json_path, md_path = write(results, out)
+
+    data = json.loads(json_path.read_text())
+    sections = data["sections"]
+    assert sections["ask_inprocess_seeds"]["questions"] == sizes.ask_questions
+    assert set(sections["ask_http_seeds"]["stages"]) >= {"embed", "retrieve", "total"}
+    steps = sections["throughput_seeds"]["steps"]
+    assert [s["concurrency"] for s in steps][:1] == [1] and all(s["errors"] == 0 for s in steps)
+    assert sections["cold_start"]["median_s"] > 0
+    assert set(sections["cold_start"]["phases_s"]) == {"imports", "encoder", "index"}
+    assert sections["service_memory_after_load"]["rss_bytes"] > 0
+    assert sections["profile_seeds"]["hotspots"]
+    assert "encoders" in data["skipped"] and "squad" in data["skipped"]
+    assert data["load_average_end"] and data["machine"]["cpus"]
+    verdicts = {t["name"]: t["verdict"] for t in data["targets"]}
+    assert verdicts["ask in-process, SQuAD, p50"] == "not measured"
+    markdown = md_path.read_text()
+    for heading in ("## Targets", "## Ask latency", "## Throughput", "## Cold start"):
+        assert heading in markdown
+    assert (out / "profile-seeds.txt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--accuracy", "fp16=x.json"], "--accuracy takes"),
+        (["--squad-index", "no/such/index"], "no index at no/such/index"),
+        (["--no-squad", "--corpus", "no/such/folder"], "corpus folder not found"),
+    ],
+)
+def test_bench_cli_bad_usage_is_a_clear_error(argv, message, capsys) -> None:
+    from service.cli import main
+
+    assert main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err
