@@ -1,4 +1,4 @@
-"""Shared pieces of the serving tests (S1, S3, S5, S6): a real ``citeqa serve`` subprocess, an
+"""Shared pieces of the serving tests (S1–S6): a real ``citeqa serve`` subprocess, an
 asyncio + httpx load generator on 127.0.0.1 that records every response, and percentiles."""
 
 from __future__ import annotations
@@ -271,6 +271,24 @@ async def open_loop(url: str, rate: float, seconds: float, questions: Sequence[s
     if sent is not None:
         sent.set()
     return list(await asyncio.gather(*tasks))
+
+
+async def capacity(url: str, questions: Sequence[str], seconds: float, clients: int = 4) -> float:
+    """Answers per second with a few clients always waiting (the engine thread never idles)."""
+    stop = asyncio.Event()
+    load = asyncio.create_task(closed_loop(url, clients, questions, stop))
+    await asyncio.sleep(seconds)
+    stop.set()
+    samples = await load
+    return sum(1 for s in samples if s.status == 200) / seconds
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def percentiles(values: Sequence[float], points: Sequence[float] = (50, 95, 99)) -> list[float]:

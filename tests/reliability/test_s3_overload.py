@@ -19,7 +19,7 @@ from .loadgen import (
     Sample,
     ServerProcess,
     ask_on_new_connection,
-    closed_loop,
+    capacity,
     fmt,
     open_loop,
     percentiles,
@@ -36,16 +36,6 @@ QUESTIONS = (
     "Which universities are part of the partnership?",
     "What is the population of Liverpool?",
 )
-
-
-async def capacity(url: str) -> float:
-    """Answers per second with a few clients always waiting (the engine thread never idles)."""
-    stop = asyncio.Event()
-    load = asyncio.create_task(closed_loop(url, 4, QUESTIONS, stop))
-    await asyncio.sleep(CAPACITY_S)
-    stop.set()
-    samples = await load
-    return sum(1 for s in samples if s.status == 200) / CAPACITY_S
 
 
 async def probe_health(url: str, stop: asyncio.Event) -> list[tuple[int, float]]:
@@ -89,7 +79,7 @@ def test_s3_overload_is_shed_with_retry_after(tmp_path: Path, seed_index: Path) 
     env = env_for(index_dir, tmp_path, max_pending_questions=QUEUE)
     with ServerProcess(tmp_path, env) as server:
         server.wait_ready(timeout=180)
-        rate = asyncio.run(capacity(server.url))
+        rate = asyncio.run(capacity(server.url, QUESTIONS, CAPACITY_S))
         samples, health, recovery_s = asyncio.run(overload(server.url, 2 * rate))
         alive = server.proc.poll() is None
     shed = [s for s in samples if s.status in (429, 503)]
