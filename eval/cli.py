@@ -123,8 +123,9 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
             _err(str(exc))
             return EXIT_FAIL
     else:
-        from service.wiring import open_engine
+        from service.wiring import limit_threads, open_engine
 
+        limit_threads(settings)  # answers are timed one at a time, as the service runs them
         modes = args.modes or list(MODES)
         if args.dataset == "gold":
             index_dir = args.index or settings.index_dir

@@ -50,12 +50,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .wiring import limit_threads
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if settings.torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
+    limit_threads(settings)
     app = create_app(settings)
 
     def _reload(signum: int, frame: FrameType | None) -> None:

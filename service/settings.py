@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         "default, one per core); one question embedding gains little from more, and they spin "
         "against each other when the CPU is shared",
     )
+    faiss_threads: int | None = Field(
+        1, ge=1, le=256, description="FAISS OpenMP threads for searches (null: one per core); "
+        "a single query's search is too small to share, and idle OpenMP threads spin against "
+        "the model's thread when the CPU is shared",
+    )
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(

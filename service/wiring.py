@@ -9,6 +9,19 @@ from retriever.weights import WEIGHTS_PATH, ScoringModel
 from .settings import Settings
 
 
+def limit_threads(settings: Settings) -> None:
+    """Apply the per-process thread settings of the model (torch backend) and of FAISS; for a
+    process that answers questions one at a time (serve, eval, bench)."""
+    if settings.torch_threads is not None and settings.encoder_backend == "torch":
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    if settings.faiss_threads is not None:
+        import faiss
+
+        faiss.omp_set_num_threads(settings.faiss_threads)
+
+
 def make_encoder(settings: Settings) -> Encoder:
     return load_encoder(
         settings.model, batch_size=settings.embed_batch_size, backend=settings.encoder_backend,

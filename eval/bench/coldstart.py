@@ -51,14 +51,11 @@ def _measure_phases() -> dict[str, float]:
     t0 = time.perf_counter()
     from service.app import create_app  # noqa: F401  (what `citeqa serve` imports)
     from service.settings import Settings
-    from service.wiring import make_encoder, open_engine
+    from service.wiring import limit_threads, make_encoder, open_engine
 
     t1 = time.perf_counter()
     settings = Settings()  # type: ignore[call-arg]
-    if settings.torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(settings.torch_threads)
+    limit_threads(settings)
     encoder = make_encoder(settings)
     t2 = time.perf_counter()
     open_engine(settings, encoder)

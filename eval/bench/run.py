@@ -92,10 +92,9 @@ def _engine_env(settings: Any) -> dict[str, str]:
 
 
 def _set_threads(settings: Any) -> None:
-    if settings.torch_threads is not None and settings.encoder_backend == "torch":
-        import torch
+    from service.wiring import limit_threads
 
-        torch.set_num_threads(settings.torch_threads)
+    limit_threads(settings)
 
 
 def run(config: BenchConfig) -> BenchResults:
