@@ -127,4 +127,5 @@ def set_search_params(index: VectorIndex, params: str) -> None:
     index re-ranks k_factor_rf x k candidates); an empty string leaves the defaults. An exact
     (Flat) index, e.g. a small collection's fallback, has nothing to tune and ignores them."""
     if params and not isinstance(faiss.downcast_index(index._index), faiss.IndexFlat):
-        faiss.ParameterSpace().set_index_parameters(index._index, params)
+        # faiss's type stub says int; the call takes the "name=value,..." string too
+        faiss.ParameterSpace().set_index_parameters(index._index, params)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -55,7 +55,7 @@ def time_each(call: Callable[[T], object], items: Iterable[T], warmup: int = 5) 
 
 
 def time_interleaved(
-    calls: dict[str, Callable[[T], object]], items: Iterable[T]
+    calls: Mapping[str, Callable[[T], object]], items: Iterable[T]
 ) -> dict[str, list[float]]:
     """Milliseconds per call for several systems, taken item by item in rotating order, so a
     change of load on a shared machine affects every system alike (side-by-side ratios)."""
