@@ -204,7 +204,7 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     """
     try:
         manifest = json.loads(data.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise IndexCorrupt(f"{where}: manifest.json is not valid JSON") from exc
     if not isinstance(manifest, dict):
         raise IndexCorrupt(f"{where}: manifest.json is not a JSON object")
@@ -213,7 +213,11 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
         raise IndexMismatch(
             [f"{where}: manifest.json has format version {found!r} != supported {FORMAT_VERSION}"]
         )
-    if _canonical(manifest) != data or encode_manifest(manifest) != data:
+    try:
+        canonical = _canonical(manifest) == data and encode_manifest(manifest) == data
+    except UnicodeEncodeError:  # a "\udc00" escape reads back as a lone surrogate: never canonical
+        canonical = False
+    if not canonical:
         raise IndexCorrupt(f"{where}: manifest.json fails its checksum")
     if not isinstance(manifest.get("files"), dict):
         raise IndexCorrupt(f"{where}: manifest.json has no file list")
