@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from index.embed import HashingEncoder
-from index.pipeline import IngestConfig
+from index.pipeline import IngestConfig, ingest
 from index.store import (
     CURRENT,
     CURRENT_TMP,
@@ -58,6 +58,15 @@ def trial_text(marker: str) -> str:
 def set_marker(corpus: Path, marker: str) -> None:
     """Change one document so the next ingest publishes a new version that carries ``marker``."""
     (corpus / f"{TRIAL_DOC}.txt").write_text(trial_text(marker))
+
+
+def base_index(work: Path) -> tuple[Path, Path]:
+    """An index with two versions (keep=2), so the next publish also garbage-collects one."""
+    corpus, base = make_corpus(work, "b1"), work / "base"
+    for marker in ("b1", "b2", "b3"):
+        set_marker(corpus, marker)
+        ingest([corpus], base, encoder(), CONFIG, progress=False)
+    return corpus, base
 
 
 def served_marker(index_dir: Path) -> str | None:

@@ -28,6 +28,7 @@ from index.store import CURRENT, list_versions, load_snapshot
 
 from .common import (
     CONFIG,
+    base_index,
     copy_index,
     current_bytes,
     encoder,
@@ -106,22 +107,13 @@ def d1(work: Path, p: dict[str, Any]) -> dict[str, Any]:
             "ingest_ms": round(span / 1.1 * 1000, 1)}
 
 
-def _base_index(work: Path) -> tuple[Path, Path]:
-    """An index with two versions (keep=2), so the next publish also garbage-collects one."""
-    corpus, base = make_corpus(work, "b1"), work / "base"
-    for marker in ("b1", "b2", "b3"):
-        set_marker(corpus, marker)
-        ingest([corpus], base, encoder(), CONFIG, progress=False)
-    return corpus, base
-
-
 Damage = Callable[[Path, list[str], bytes | None, random.Random, tuple[bool, ...]], Any]
 
 
 def _crash_sweep(work: Path, draws: int, damage: Damage | None, seed: int) -> dict[str, Any]:
     """Crash a builder at every step k of a publish (+ GC); with ``damage``, follow each crash by
     a simulated power loss, once per combination of pending metadata operations being lost."""
-    corpus, base = _base_index(work)
+    corpus, base = base_index(work)
     recorded: list[str] = []
     copy_index(base, work / "rec")
     set_marker(corpus, "new")

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from eval.bench.server import process_memory
+
 from .common import REPO
 
 CITEQA = Path(sys.executable).with_name("citeqa")
@@ -284,11 +286,11 @@ async def capacity(url: str, questions: Sequence[str], seconds: float, clients: 
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process (Linux /proc), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    """Resident memory of a process, in MB (the bench's /proc reader)."""
+    memory = process_memory(pid)
+    if memory is None:
+        raise RuntimeError(f"no resident memory figure for pid {pid}")
+    return memory.rss_bytes / 2**20
 
 
 def percentiles(values: Sequence[float], points: Sequence[float] = (50, 95, 99)) -> list[float]:

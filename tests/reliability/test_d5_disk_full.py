@@ -26,6 +26,7 @@ from index.store import PublishFailed, list_versions
 
 from .common import (
     CONFIG,
+    base_index,
     copy_index,
     current_bytes,
     encoder,
@@ -54,16 +55,8 @@ def _generic(text: str) -> str:
     return re.sub(r"\.staging-[0-9a-f]+", ".staging-*", text)
 
 
-def _base(root: Path) -> tuple[Path, Path]:
-    corpus, base = make_corpus(root, "b1"), root / "base"
-    for marker in ("b1", "b2", "b3"):
-        set_marker(corpus, marker)
-        ingest([corpus], base, encoder(), CONFIG, progress=False)
-    return corpus, base
-
-
 def test_d5_enospc_at_every_publish_step(tmp_path):
-    corpus, base = _base(tmp_path)
+    corpus, base = base_index(tmp_path)
     recorded: list[str] = []
     copy_index(base, tmp_path / "rec")
     set_marker(corpus, "new")
