@@ -42,17 +42,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--no-scale", action="store_true", help="leave the scale section out")
     p.add_argument("--no-peers", action="store_true", help="leave the peers section out")
     p.add_argument("--accuracy", action="append", default=[], metavar="BACKEND=SUMMARY",
-                   help="an eval summary.json per backend (torch=..., onnx-int8=...) to compare "
-                        "SQuAD answer@1 across backends")
+                   help="an eval summary.json per backend (onnx-fp32=..., onnx-int8=...) to "
+                        "compare SQuAD answer@1 across backends")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     p.set_defaults(func=cmd_bench)
 
 
 def _accuracy(pairs: list[str]) -> dict[str, Path] | None:
-    out = {}
+    from index.embed import BACKENDS
+
+    out: dict[str, Path] = {}
     for pair in pairs:
         backend, sep, path = pair.partition("=")
-        if not sep or backend not in ("torch", "onnx-int8"):
+        if not sep or backend not in BACKENDS:
             return None
         out[backend] = Path(path)
     return out

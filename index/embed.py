@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 
@@ -33,8 +33,9 @@ class ModelIdentity:
     name: str
     weights_sha256: str
     dim: int
-    # How the weights are run: "torch" (fp32, the reference) or "onnx-int8". Vectors differ
-    # slightly between backends, so an index is queried with the backend that built it.
+    # The embedding space the vectors live in: "torch" (the fp32 reference, computed by torch or
+    # by the onnx-fp32 backend) or "onnx-int8". Vectors differ slightly between the two, so an
+    # index is queried in the space that built it.
     backend: str = "torch"
 
 
@@ -154,27 +155,31 @@ class HashingEncoder:
         return normalise(out)
 
 
-BACKENDS = ("torch", "onnx-int8")
+EncoderBackend = Literal["torch", "onnx-fp32", "onnx-int8"]
+BACKENDS: tuple[EncoderBackend, ...] = get_args(EncoderBackend)
+DEFAULT_ENCODER_BACKEND: EncoderBackend = "onnx-fp32"
 
 
 def load_encoder(
-    model: str, *, batch_size: int = 64, backend: str = "torch", threads: int | None = None,
+    model: str, *, batch_size: int = 64, backend: str = DEFAULT_ENCODER_BACKEND,
+    threads: int | None = None,
     cache_dir: Path | None = None,
 ) -> Encoder:
     """The encoder for a configured model name: ``hashing:<dim>`` selects the test encoder.
 
-    ``backend`` "torch" runs the fp32 weights with sentence-transformers; "onnx-int8" runs an
-    int8 export of the same weights made locally (index/embed_onnx.py). ``threads`` and
-    ``cache_dir`` apply to the ONNX backend only (torch's threads are set process-wide), and
-    ``batch_size`` to torch only (the int8 backend encodes one text per run: see there).
+    ``backend`` "torch" runs the fp32 weights with sentence-transformers; "onnx-fp32" runs the
+    same fp32 numerics on ONNX Runtime (no torch import when serving), "onnx-int8" an int8
+    quantization of them; both ONNX graphs are exported locally (index/embed_onnx.py).
+    ``threads`` and ``cache_dir`` apply to the ONNX backends only (torch's threads are set
+    process-wide), and ``batch_size`` to torch only (ONNX encodes one unpadded text per run).
     """
     if backend not in BACKENDS:
         raise ModelNotFound(f"unknown encoder backend {backend!r} (choose {', '.join(BACKENDS)})")
     if model.startswith("hashing:"):
         return HashingEncoder(dim=int(model.split(":", 1)[1]))
-    if backend == "onnx-int8":
-        from .embed_onnx import OnnxInt8Encoder
+    if backend != "torch":
+        from .embed_onnx import OnnxEncoder
 
-        return OnnxInt8Encoder(model, threads=threads, cache_dir=cache_dir,
-                               name=display_name(model))
+        return OnnxEncoder(model, backend=backend, threads=threads, cache_dir=cache_dir,
+                           name=display_name(model))
     return SentenceTransformerEncoder(model, batch_size=batch_size)

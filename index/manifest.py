@@ -28,7 +28,7 @@ PROBE_SENTENCES = (
     "Heavy rain is expected across the north west later this week.",
 )
 PROBE_MIN_COSINE = 0.999
-DEFAULT_BACKEND = "torch"  # what an index without a recorded encoder backend was built with
+DEFAULT_BACKEND = "torch"  # the fp32 space; what an index without a recorded backend was built in
 _PROBE_DECIMALS = 6
 
 
@@ -167,9 +167,10 @@ def check_compatible(
     if built_backend != identity.backend:
         # Another backend of the same weights gives vectors ~0.99 cosine apart: close, but not
         # the same embedding space the probes vouch for. Query with the backend that built it.
+        backends = "onnx-fp32 or torch" if built_backend == DEFAULT_BACKEND else built_backend
         differences.append(
             f"encoder backend {built_backend!r} built the index, configured {identity.backend!r} "
-            f"(set CITEQA_ENCODER_BACKEND={built_backend} or re-ingest)"
+            f"(set CITEQA_ENCODER_BACKEND={backends} or re-ingest)"
         )
     for key, wanted in MODEL_CONVENTIONS.items():
         if model.get(key) != wanted:

@@ -56,7 +56,7 @@ class DefaultEngineLoader:
 
     def __call__(self, settings: Settings) -> Engine:
         if self._encoder is None:  # only the loader thread calls this
-            self._encoder = SerialEncoder(make_encoder(settings))
+            self._encoder = SerialEncoder(make_encoder(settings, for_questions=True))
         return open_engine(settings, self._encoder)
 
 

@@ -22,15 +22,21 @@ def limit_threads(settings: Settings) -> None:
         faiss.omp_set_num_threads(settings.faiss_threads)
 
 
-def make_encoder(settings: Settings) -> Encoder:
+def make_encoder(settings: Settings, *, for_questions: bool = False) -> Encoder:
+    """The configured encoder; ``for_questions``: sized for a process that embeds one question at
+    a time (the ONNX backends then take torch_threads unless encoder_threads is set)."""
+    threads = settings.encoder_threads
+    if for_questions and threads is None:
+        threads = settings.torch_threads
     return load_encoder(
         settings.model, batch_size=settings.embed_batch_size, backend=settings.encoder_backend,
-        threads=settings.encoder_threads, cache_dir=settings.encoder_cache_dir,
+        threads=threads, cache_dir=settings.encoder_cache_dir,
     )
 
 
 def open_engine(settings: Settings, encoder: Encoder | None = None) -> Engine:
     model = ScoringModel.load(settings.weights_path or WEIGHTS_PATH)
     return Engine.open(
-        settings.index_dir, encoder or make_encoder(settings), model, settings.engine_params()
+        settings.index_dir, encoder or make_encoder(settings, for_questions=True), model,
+        settings.engine_params(),
     )

@@ -10,7 +10,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from index.embed import HashingEncoder, SentenceTransformerEncoder  # noqa: E402
+from index.embed import (  # noqa: E402
+    DEFAULT_MODEL,
+    Encoder,
+    HashingEncoder,
+    SentenceTransformerEncoder,
+    load_encoder,
+)
 from index.pipeline import ingest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,7 +24,14 @@ SEEDS = REPO / "seeds"
 
 
 @pytest.fixture(scope="session")
-def real_encoder() -> SentenceTransformerEncoder:
+def real_encoder() -> Encoder:
+    """The model as the product runs it by default (the onnx-fp32 backend)."""
+    return load_encoder(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="session")
+def torch_encoder() -> SentenceTransformerEncoder:
+    """The fp32 reference: the same weights through sentence-transformers and torch."""
     return SentenceTransformerEncoder()
 
 

@@ -15,7 +15,7 @@ import pytest
 from eval import gate, report
 from eval.datasets import load_gold
 from eval.harness import EngineTarget, run
-from index.embed import SentenceTransformerEncoder
+from index.embed import Encoder
 from retriever.engine import Engine, EngineParams
 from retriever.weights import ScoringModel
 
@@ -42,7 +42,7 @@ def test_baseline_is_well_formed() -> None:
 
 
 def test_seed_gold_test_split_meets_the_baseline(
-    seed_index: Path, real_encoder: SentenceTransformerEncoder
+    seed_index: Path, real_encoder: Encoder
 ) -> None:
     # seed_index (tests/conftest.py): seeds/ ingested with the real model into a tmp dir, once
     # per session; this engine gets the bundled weights and default parameters.

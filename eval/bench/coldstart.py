@@ -56,7 +56,7 @@ def _measure_phases() -> dict[str, float]:
     t1 = time.perf_counter()
     settings = Settings()  # type: ignore[call-arg]
     limit_threads(settings)
-    encoder = make_encoder(settings)
+    encoder = make_encoder(settings, for_questions=True)
     t2 = time.perf_counter()
     open_engine(settings, encoder)
     t3 = time.perf_counter()

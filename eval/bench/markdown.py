@@ -75,9 +75,10 @@ def _encoders(s: dict[str, Any]) -> list[str]:
                  f"{r.cosine_min} / {r.cosine_mean}")
                 for r in rates.values()]
         out += ["## Encoder backends, side by side (same chunk texts, all cores)", "",
-                "torch = `SentenceTransformer.encode`, fp32; onnx-int8 = the local int8 export "
-                "(index/embed_onnx.py). Best of the alternating rounds; CPU time counts every "
-                "thread of the process: on a busy machine tokens/CPU-s is the steadier ratio.",
+                "torch = `SentenceTransformer.encode`, fp32; onnx-fp32 and onnx-int8 = the local "
+                "ONNX Runtime exports, fp32 and int8 (index/embed_onnx.py). Best of the "
+                "alternating rounds; CPU time counts every thread of the process: on a busy "
+                "machine tokens/CPU-s is the steadier ratio.",
                 "",
                 *_table(("backend", "chunks", "tokens", "wall s", "tokens/s", "chunks/s",
                          "CPU s", "tokens/CPU-s", "speed-up (wall)", "speed-up (CPU)",

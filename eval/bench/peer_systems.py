@@ -27,11 +27,13 @@ def builders(snapshot: IndexSnapshot, model_dir: Path) -> dict[str, Builder]:
 
 
 def _citeqa(snapshot: IndexSnapshot) -> tuple[str, Search, float | None]:
-    from index.embed import DEFAULT_MODEL, SentenceTransformerEncoder
+    from index.embed import DEFAULT_MODEL, load_encoder
     from retriever.engine import Engine
     from retriever.weights import ScoringModel
 
-    engine = Engine(snapshot, SentenceTransformerEncoder(DEFAULT_MODEL), ScoringModel.load())
+    # citeqa as it ships: the default encoder backend (onnx-fp32: the same fp32 weights and
+    # vectors as the peers' sentence-transformers), on one thread like everything here.
+    engine = Engine(snapshot, load_encoder(DEFAULT_MODEL, threads=1), ScoringModel.load())
     factory = snapshot.manifest.get("settings", {}).get("faiss_factory", "Flat")
 
     def search(question: str) -> list[Hit]:

@@ -193,9 +193,10 @@ def render(report: PeersReport) -> tuple[str, dict[str, Any]]:
         f"Same run, same machine ({report.machine.get('cpus')} CPUs, load average at start "
         f"{report.machine.get('load_average_at_start')}): corpus {report.corpus}; "
         f"{report.questions} SQuAD sample questions; model {report.model}. Latency: one question "
-        "at a time, warm, torch and FAISS on one thread, the systems taking turns question by "
-        "question (rotating order); question embedding included. Passage recall@5: a top-5 "
-        "chunk overlaps the gold paragraph "
+        "at a time, warm, the model (torch for the peers, ONNX Runtime fp32 for citeqa: its "
+        "default backend, same weights and vectors) and FAISS on one thread, the systems taking "
+        "turns question by question (rotating order); question embedding included. Passage "
+        "recall@5: a top-5 chunk overlaps the gold paragraph "
         "(eval.metrics.passage_overlaps); answer recall@5: a top-5 chunk contains a gold answer "
         "(eval.metrics.citation_hits).", "",
         "| system | setup | build s | passage recall@5 | answer recall@5 | passage MRR | "

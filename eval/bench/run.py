@@ -167,7 +167,7 @@ def _squad(config: BenchConfig, settings: Any, results: BenchResults) -> None:
 def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None:
     import torch
 
-    from index.embed import load_encoder, resolve_model_path
+    from index.embed import BACKENDS, load_encoder, resolve_model_path
     from index.embed_onnx import prepare_export
 
     sizes, sec = config.sizes, results.sections
@@ -182,9 +182,9 @@ def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None
         torch.set_num_threads(threads or os.cpu_count() or 1)  # None: every core, as ingest does
         return {
             "torch": load_encoder(settings.model, batch_size=settings.embed_batch_size),
-            "onnx-int8": load_encoder(settings.model, batch_size=settings.embed_batch_size,
-                                      backend="onnx-int8", threads=threads,
-                                      cache_dir=settings.encoder_cache_dir),
+            **{backend: load_encoder(settings.model, backend=backend, threads=threads,
+                                     cache_dir=settings.encoder_cache_dir)
+               for backend in ("onnx-fp32", "onnx-int8")},
         }
 
     _say(f"encoder backends: {len(texts)} chunks ({tokens} tokens), all cores, side by side")
@@ -197,7 +197,7 @@ def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None
     _say(f"whole ingest of {config.corpus} per backend")
     env = _engine_env(settings)
     env.pop("CITEQA_ENCODER_THREADS")
-    sec["ingest_runs"] = [ingest.ingest_run(config.corpus, env, b) for b in ("torch", "onnx-int8")]
+    sec["ingest_runs"] = [ingest.ingest_run(config.corpus, env, b) for b in BACKENDS]
     sec["answer_accuracy"] = _accuracy(config.accuracy)
 
 
