@@ -8,7 +8,7 @@ amounts match however they are written.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 import bm25s
@@ -21,9 +21,16 @@ _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?[a-z]*|[^\W\d_]+(?:['’][^\W\d_]+)?", r
 _STOPWORDS = frozenset(STOPWORDS_EN) | {"s"}
 
 
-@lru_cache(maxsize=1)
+_PER_THREAD = threading.local()
+
+
 def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+    # PyStemmer objects are not thread-safe, and the service answers on several threads: one
+    # stemmer per thread (a cache, not state: every one stems alike).
+    stemmer = getattr(_PER_THREAD, "stemmer", None)
+    if stemmer is None:
+        stemmer = _PER_THREAD.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 def words(text: str) -> list[str]:

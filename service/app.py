@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from index.embed import Encoder
 from retriever.engine import Engine
 
 from . import admin, api, pages, problems, slack
@@ -28,7 +29,7 @@ from .feedback import FeedbackStore
 from .metrics import CONTENT_TYPE, Metrics
 from .middleware import ServiceMiddleware
 from .ratelimit import RateLimiter
-from .runtime import EngineLoader, EngineRunner, SerialEncoder
+from .runtime import EngineLoader, EngineRunner, shareable
 from .settings import Settings
 from .slack_post import ResponsePoster
 from .wiring import make_encoder, open_engine
@@ -48,15 +49,15 @@ Errors are `application/problem+json` and never echo the request.
 
 class DefaultEngineLoader:
     """Opens CURRENT with one encoder for the app's lifetime: a reload must not load the model
-    again (seconds, and a second copy in memory). The encoder is serialised because reloads load
-    and verify on the loader thread while the engine thread answers (see runtime.py)."""
+    again (seconds, and a second copy in memory). Reloads load and verify on the loader thread
+    while the engine threads answer, so the encoder must be safe to share (see runtime.py)."""
 
     def __init__(self) -> None:
-        self._encoder: SerialEncoder | None = None
+        self._encoder: Encoder | None = None
 
     def __call__(self, settings: Settings) -> Engine:
         if self._encoder is None:  # only the loader thread calls this
-            self._encoder = SerialEncoder(make_encoder(settings, for_questions=True))
+            self._encoder = shareable(make_encoder(settings, for_questions=True), settings)
         return open_engine(settings, self._encoder)
 
 

@@ -1,14 +1,16 @@
 """The served engine, how requests reach it, and how a newly published index replaces it.
 
-Engine calls run on one dedicated worker thread: the question embedding is CPU-bound (several
-threads would only contend) and a Hugging Face fast tokenizer must not be used from two threads at
-once ("Already borrowed"). The queue in front of it is bounded; past the bound the service answers
-503 with ``Retry-After`` at once instead of letting latency grow without limit.
+Engine calls run on a small pool of engine threads (``engine_threads``, one per core by default):
+ONNX Runtime, FAISS and numpy release the GIL, so while one question is embedded another is
+scored. Each thread's model call uses one intra-op thread; more would only contend. The torch
+backend gets one engine thread: a Hugging Face fast tokenizer must not be used from two threads
+at once ("Already borrowed"). The queue in front of the pool is bounded; past the bound the
+service answers 503 with ``Retry-After`` at once instead of letting latency grow without limit.
 
-Loading (at start and on every reload) runs on a second, loader thread so that answering goes on
-meanwhile. The loader embeds too (the manifest's probe sentences and the canary query), so the
-encoder it shares with the engine thread must serialise its calls (``SerialEncoder``): the
-tokenizer is still used by one thread at a time.
+Loading (at start and on every reload) runs on a separate loader thread so that answering goes
+on meanwhile. The loader embeds too (the manifest's probe sentences and the canary query), so a
+torch encoder, shared with the engine thread, serialises its calls (``SerialEncoder``); the ONNX
+encoders are safe to call from several threads (a read-only tokenizer and session).
 
 A request takes the served engine once (``submit`` / ``require``) and uses only that engine, so
 every answer comes from, and cites, exactly one version. A reload swaps one reference; the old
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -74,6 +77,18 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, IndexCorrupt | IndexNotVerified):
         return "corrupt"
     return "error"
+
+
+def engine_threads(settings: Settings) -> int:
+    """How many questions are answered at once (see the module docstring)."""
+    if settings.encoder_backend == "torch":
+        return 1
+    return settings.engine_threads or os.cpu_count() or 1
+
+
+def shareable(encoder: Encoder, settings: Settings) -> Encoder:
+    """The encoder as the engine and loader threads may share it."""
+    return SerialEncoder(encoder) if settings.encoder_backend == "torch" else encoder
 
 
 def release_engine(engine: Engine) -> None:
@@ -132,7 +147,8 @@ class EngineRunner:
         self.state: State = "loading"
         self.pending = 0
         self._served: Served | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-engine")
+        self._executor = ThreadPoolExecutor(max_workers=engine_threads(settings),
+                                            thread_name_prefix="citeqa-engine")
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-loader")
         self._reload_lock = asyncio.Lock()
         self._seen_current: bytes | None = None  # CURRENT as the last load attempt read it

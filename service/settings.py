@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     slack_rate_limit_per_minute: float = Field(30.0, gt=0, description="per Slack team:user")
     slack_rate_limit_burst: int = Field(10, ge=1)
     max_pending_questions: int = Field(64, ge=1, description="queued engine calls before 503")
+    engine_threads: int | None = Field(
+        None, ge=1, le=64, description="questions answered at once, each on its own thread "
+        "(null: one per core). The model and FAISS release the GIL, so one question's embedding "
+        "overlaps another's scoring. The torch backend always uses one (its Hugging Face "
+        "tokenizer must not be shared between threads)",
+    )
     request_timeout_s: float = Field(10.0, gt=0, le=120)
     slack_inline_ms: int = Field(2000, ge=0, le=2800, description="wait this long for an inline "
                                  "Slack answer before acknowledging and posting to response_url")

@@ -22,7 +22,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from retriever.engine import Engine
 from service.app import create_app
-from service.runtime import SerialEncoder
 from service.serve_cli import uvicorn_config
 from service.settings import Settings
 from service.wiring import open_engine
@@ -69,11 +68,6 @@ def http_get(url: str, **kwargs: Any) -> httpx.Response:
 
 def http_post(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
-
-
-# The session's one real model is shared by several servers: each runs its engine on one thread,
-# but two servers may overlap, and a fast tokenizer must not be used concurrently.
-LockedEncoder = SerialEncoder
 
 
 def make_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
