@@ -27,7 +27,8 @@ def _targets(targets: Sequence[Target]) -> list[str]:
 
 def _latency(s: dict[str, Any]) -> list[str]:
     rows = []
-    for key in ("ask_http_seeds", "ask_inprocess_seeds", "ask_inprocess_squad"):
+    for key in ("ask_http_seeds", "ask_http_seeds_int8", "ask_inprocess_seeds",
+                "ask_inprocess_squad"):
         series = s.get(key)
         if series is None:
             continue
@@ -46,21 +47,24 @@ def _latency(s: dict[str, Any]) -> list[str]:
             *_table(("series", "stage", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms"), rows)]
 
 
-def _throughput(s: dict[str, Any]) -> list[str]:
-    t = s.get("throughput_seeds")
-    if t is None:
-        return []
-    rows = [(st.concurrency, st.sent, st.errors, st.seconds, st.rps,
-             *(("", "", "") if st.latency is None else
-               (st.latency.p50_ms, st.latency.p95_ms, st.latency.p99_ms)),
-             "yes" if st.passes(t.p95_limit_ms) else "no") for st in t.steps]
-    best = f"{t.best.rps} req/s at concurrency {t.best.concurrency}" if t.best else "none"
-    return ["## Throughput on loopback (seeds)", "",
-            f"Closed-loop clients (plain asyncio streams, keep-alive) on 127.0.0.1, sharing the "
-            f"cores with the server. Best step with p95 ≤ {t.p95_limit_ms:g} ms and no errors: "
-            f"**{best}**.", "",
-            *_table(("clients", "sent", "errors", "s", "req/s", "p50 ms", "p95 ms", "p99 ms",
-                     "passes"), rows)]
+def _throughput(s: dict[str, Any], backend: str) -> list[str]:
+    out = []
+    for key, served in (("throughput_seeds", backend), ("throughput_seeds_int8", "onnx-int8")):
+        t = s.get(key)
+        if t is None:
+            continue
+        rows = [(st.concurrency, st.sent, st.errors, st.seconds, st.rps,
+                 *(("", "", "") if st.latency is None else
+                   (st.latency.p50_ms, st.latency.p95_ms, st.latency.p99_ms)),
+                 "yes" if st.passes(t.p95_limit_ms) else "no") for st in t.steps]
+        best = f"{t.best.rps} req/s at concurrency {t.best.concurrency}" if t.best else "none"
+        out += [f"## Throughput on loopback (seeds, {served} encoder)", "",
+                "Closed-loop clients (plain asyncio streams, keep-alive) on 127.0.0.1, sharing "
+                f"the cores with the server. Best step with p95 ≤ {t.p95_limit_ms:g} ms and no "
+                f"errors: **{best}**.", "",
+                *_table(("clients", "sent", "errors", "s", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                         "passes"), rows)]
+    return out
 
 
 def _encoders(s: dict[str, Any]) -> list[str]:
@@ -145,7 +149,8 @@ def render(results: BenchResults, targets: Sequence[Target]) -> str:
         f"Run: {', '.join(f'{k}={v}' for k, v in results.config.items() if k != 'sizes')}.", "",
     ]
     skipped = [f"- {k}: {why}" for k, why in results.skipped.items()]
-    body = [*head, *_targets(targets), *_latency(s), *_throughput(s), *_cold(s), *_encoders(s),
+    body = [*head, *_targets(targets), *_latency(s),
+            *_throughput(s, results.config.get("encoder_backend", "")), *_cold(s), *_encoders(s),
             *_profiles(s)]
     if skipped:
         body += ["## Not measured in this run", "", *skipped, ""]

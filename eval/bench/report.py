@@ -45,6 +45,21 @@ def _get(sections: dict[str, Any], *path: str) -> Any:
     return value
 
 
+def _int8_serving(s: dict[str, Any]) -> list[Target]:
+    """The HTTP targets again with the int8 encoder serving, when the run measured it."""
+    if "ask_http_seeds_int8" not in s:
+        return []
+    best = _get(s, "throughput_seeds_int8", "best")
+    return [
+        Target("/v1/ask over HTTP, seeds, p50 (onnx-int8 serving)", 15, "ms", True,
+               _get(s, "ask_http_seeds_int8", "wall", "p50_ms")),
+        Target("/v1/ask over HTTP, seeds, p95 (onnx-int8 serving)", 40, "ms", True,
+               _get(s, "ask_http_seeds_int8", "wall", "p95_ms")),
+        Target("sustained requests/s (onnx-int8 serving)", 150, "req/s", False,
+               best.rps if best else (0.0 if "throughput_seeds_int8" in s else None)),
+    ]
+
+
 def targets(results: BenchResults) -> list[Target]:
     s = results.sections
     best = _get(s, "throughput_seeds", "best")
@@ -66,6 +81,7 @@ def targets(results: BenchResults) -> list[Target]:
                _get(s, "ask_inprocess_squad", "wall", "p50_ms")),
         Target("sustained requests/s (p95 <= 100 ms, 0 errors)", 150, "req/s", False,
                best.rps if best else (0.0 if "throughput_seeds" in s else None)),
+        *_int8_serving(s),
         Target("ingest tokens/s, int8 / fp32 SentenceTransformer", 2.0, "x", False,
                round(speedup, 2) if speedup else None),
         Target("answer@1 on SQuAD, |int8 - fp32|", 0.01, "", True,

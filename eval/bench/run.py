@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -124,7 +125,7 @@ def run(config: BenchConfig) -> BenchResults:
         results.skipped["squad"] = "no SQuAD index given"
 
     env = _engine_env(settings)
-    _say("HTTP latency and throughput on the seeds")
+    _say(f"HTTP latency and throughput on the seeds ({settings.encoder_backend})")
     with serve(env) as served:
         sec["ask_http_seeds"] = latency.over_http(served.url, timed, warm, "seeds")
         sec["throughput_seeds"] = throughput.sustained(
@@ -133,6 +134,9 @@ def run(config: BenchConfig) -> BenchResults:
         sec["service_memory_after_load"] = process_memory(served.pid)
     _say("cold start")
     sec["cold_start"] = coldstart.cold_start(env, sizes.cold_starts)
+    if config.encoders and not settings.model.startswith("hashing:") and (
+            settings.encoder_backend != INT8):
+        _serve_int8(config, settings, results, questions, timed, warm)
 
     if config.encoders and not settings.model.startswith("hashing:"):
         _encoders(config, settings, results)
@@ -141,6 +145,35 @@ def run(config: BenchConfig) -> BenchResults:
     _optional_sections(config, results)
     results.load_average_end = load_average()
     return results
+
+
+INT8 = "onnx-int8"
+
+
+def _serve_int8(config: BenchConfig, settings: Any, results: BenchResults,
+                questions: list[str], timed: list[str], warm: list[str]) -> None:
+    """The same HTTP latency and throughput with the int8 encoder serving its own seed index."""
+    from index.embed import load_encoder
+    from index.pipeline import ingest as ingest_corpus
+
+    sizes, sec = config.sizes, results.sections
+    with tempfile.TemporaryDirectory(prefix="citeqa-bench-int8-") as tmp:
+        index_dir = Path(tmp) / "index"
+        encoder = load_encoder(settings.model, backend=INT8,
+                               cache_dir=settings.encoder_cache_dir)
+        _say(f"{INT8}: indexing the seeds")
+        ingest_corpus([config.corpus], index_dir, encoder, settings.ingest_config(),
+                      progress=False)
+        del encoder
+        env = {**_engine_env(settings), "CITEQA_INDEX_DIR": str(index_dir),
+               "CITEQA_ENCODER_BACKEND": INT8}
+        _say(f"HTTP latency and throughput on the seeds ({INT8})")
+        with serve(env) as served:
+            sec["ask_http_seeds_int8"] = latency.over_http(
+                served.url, timed, warm, f"seeds, {INT8}")
+            sec["throughput_seeds_int8"] = throughput.sustained(
+                served.url, questions, concurrencies=sizes.concurrencies,
+                requests=sizes.step_requests, max_seconds=sizes.step_seconds)
 
 
 def _squad(config: BenchConfig, settings: Any, results: BenchResults) -> None:
