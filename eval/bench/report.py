@@ -45,24 +45,21 @@ def _get(sections: dict[str, Any], *path: str) -> Any:
     return value
 
 
-def _int8_serving(s: dict[str, Any]) -> list[Target]:
-    """The HTTP targets again with the int8 encoder serving, when the run measured it."""
-    if "ask_http_seeds_int8" not in s:
-        return []
-    best = _get(s, "throughput_seeds_int8", "best")
+def _serving(s: dict[str, Any], suffix: str = "", label: str = "") -> list[Target]:
+    """The HTTP targets of one served configuration (``suffix`` picks its sections)."""
+    best = _get(s, f"throughput_seeds{suffix}", "best")
     return [
-        Target("/v1/ask over HTTP, seeds, p50 (onnx-int8 serving)", 15, "ms", True,
-               _get(s, "ask_http_seeds_int8", "wall", "p50_ms")),
-        Target("/v1/ask over HTTP, seeds, p95 (onnx-int8 serving)", 40, "ms", True,
-               _get(s, "ask_http_seeds_int8", "wall", "p95_ms")),
-        Target("sustained requests/s (onnx-int8 serving)", 150, "req/s", False,
-               best.rps if best else (0.0 if "throughput_seeds_int8" in s else None)),
+        Target(f"/v1/ask over HTTP, seeds, p50{label}", 15, "ms", True,
+               _get(s, f"ask_http_seeds{suffix}", "wall", "p50_ms")),
+        Target(f"/v1/ask over HTTP, seeds, p95{label}", 40, "ms", True,
+               _get(s, f"ask_http_seeds{suffix}", "wall", "p95_ms")),
+        Target(f"sustained requests/s (p95 <= 100 ms, 0 errors){label}", 150, "req/s", False,
+               best.rps if best else (0.0 if f"throughput_seeds{suffix}" in s else None)),
     ]
 
 
 def targets(results: BenchResults) -> list[Target]:
     s = results.sections
-    best = _get(s, "throughput_seeds", "best")
     rates = s.get("encode_all_cores") or {}
     speedup = (rates["onnx-int8"].tokens_per_s / rates["torch"].tokens_per_s
                if {"torch", "onnx-int8"} <= set(rates) else None)
@@ -72,16 +69,12 @@ def targets(results: BenchResults) -> list[Target]:
     int8 = accuracy.get("onnx-int8")
     gap = abs(int8 - fp32) if int8 is not None and fp32 is not None else None
     memory = _get(s, "service_memory_after_load", "rss_bytes")
+    int8_serving = "ask_http_seeds_int8" in s
     return [
-        Target("/v1/ask over HTTP, seeds, p50", 15, "ms", True,
-               _get(s, "ask_http_seeds", "wall", "p50_ms")),
-        Target("/v1/ask over HTTP, seeds, p95", 40, "ms", True,
-               _get(s, "ask_http_seeds", "wall", "p95_ms")),
+        *_serving(s),
+        *(_serving(s, "_int8", " (onnx-int8 serving)") if int8_serving else []),
         Target("ask in-process, SQuAD, p50", 15, "ms", True,
                _get(s, "ask_inprocess_squad", "wall", "p50_ms")),
-        Target("sustained requests/s (p95 <= 100 ms, 0 errors)", 150, "req/s", False,
-               best.rps if best else (0.0 if "throughput_seeds" in s else None)),
-        *_int8_serving(s),
         Target("ingest tokens/s, int8 / fp32 SentenceTransformer", 2.0, "x", False,
                round(speedup, 2) if speedup else None),
         Target("answer@1 on SQuAD, |int8 - fp32|", 0.01, "", True,
