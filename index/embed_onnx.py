@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +169,14 @@ class OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(int(meta["max_seq_length"]))
         self._tokenizer.no_padding()
+        # Each run is single-threaded; a call with many texts runs ``threads`` of them at once
+        # (the session is thread-safe). For one short text an op is too small to share between
+        # cores, and text-level parallelism costs ~10-15% less CPU than intra-op threads on
+        # ingest's chunks (measured on this 2-core box).
+        self._workers = threads or os.cpu_count() or 1
         options = ort.SessionOptions()
         options.inter_op_num_threads = 1
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        # Idle worker threads must not spin: the CPU is shared with uvicorn and other requests.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = 1
         self._session = ort.InferenceSession(
             str(directory / MODEL_FILES[backend]), options, providers=["CPUExecutionProvider"]
         )
@@ -197,6 +200,11 @@ class OnnxEncoder:
         # (cosine ~0.97-0.99 between the same text alone and in a batch) and make ingest depend
         # on how texts were batched. Unpadded single texts are also faster (no padded work).
         out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            out[row] = self._run(text)
+        if self._workers == 1 or len(texts) < 2:
+            for row, text in enumerate(texts):
+                out[row] = self._run(text)
+        else:
+            with ThreadPoolExecutor(min(self._workers, len(texts))) as pool:
+                for row, vector in enumerate(pool.map(self._run, texts)):
+                    out[row] = vector
         return normalise(out)

@@ -33,8 +33,8 @@ class Settings(BaseSettings):
         "needs onnx-int8",
     )
     encoder_threads: int | None = Field(
-        None, ge=1, le=256, description="ONNX Runtime intra-op threads (null: one per core when "
-        "ingesting; torch_threads in processes that answer questions)",
+        None, ge=1, le=256, description="texts the ONNX backends embed at once, one thread each "
+        "(null: one per core when ingesting; torch_threads in processes that answer questions)",
     )
     encoder_cache_dir: Path | None = Field(
         None, description="where the ONNX exports are cached (default: ~/.cache/citeqa/encoders)"

@@ -166,3 +166,10 @@ def test_unknown_backend_is_a_clear_error() -> None:
     with pytest.raises(ModelNotFound, match="unknown encoder backend 'fp8'"):
         load_encoder("hashing:16", backend="fp8")
     assert isinstance(load_encoder("hashing:16", backend=BACKEND), HashingEncoder)
+
+
+@pytest.mark.slow
+def test_texts_embed_alike_on_several_threads(int8_encoder) -> None:
+    """Ingest embeds several texts at once, one run per thread: the same vectors, same order."""
+    two = load_encoder("bundled:all-MiniLM-L6-v2", backend=BACKEND, threads=2)
+    np.testing.assert_array_equal(two.encode(SENTENCES * 3), int8_encoder.encode(SENTENCES * 3))
