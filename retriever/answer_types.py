@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from index.lexical import tokenize
+
 AnswerType = Literal[
     "date",
     "year",
@@ -296,6 +298,16 @@ def quantities(text: str) -> list[Quantity]:
             continue
         out.append(Quantity(value=value, unit=unit, start=m.start(), end=m.end()))
     return out
+
+
+def quantity_context(text: str, quantity: Quantity, words: int = 6) -> frozenset[str]:
+    """Index tokens of the few words either side of a quantity (and its unit noun): what the
+    figure is about ("£42bn to the local economy" -> {local, economi, ...})."""
+    before = _WORD.findall(text[: quantity.start])[-words:]
+    after = _WORD.findall(text[quantity.end :])[:words]
+    return frozenset(tokenize(" ".join(before + after))) | (
+        {quantity.unit} if quantity.unit.isalpha() else set()
+    )
 
 
 def _counted_noun(tail: str) -> str | None:

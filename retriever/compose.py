@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from index.records import Sentence
 
-from .answer_types import AnswerType, matching_mentions, quantities
+from .answer_types import AnswerType, matching_mentions, quantities, quantity_context
 from .corpus import Corpus
 from .schema import Citation, Highlight
 
@@ -109,31 +109,49 @@ def find_conflicts(
     probabilities: list[float],
     min_probability: float,
 ) -> list[Citation]:
-    """Quotes from other documents giving a different value for the same quantity.
+    """Quotes giving a different value for the same quantity in the same context.
 
     The answer's quantity (its highlight, else the first in the answer) is compared with the
-    quantities of other relevant candidates: same unit (currency sign or counted noun), a
-    different value of the same order of magnitude (within a factor of 2) — the signature of two
-    sources reporting one figure differently, rather than two different figures."""
+    quantities of other relevant candidates from other documents, one quote per document, best
+    first, and then with the rest of the answer's own document (a source that states a figure
+    twice, differently, disagrees with itself). A conflicting quantity has the same unit
+    (currency sign or counted noun), a different value of the same order of magnitude (within a
+    factor of 2) and shares a content word with the answer's quantity within a few words either
+    side ("£42bn to the local economy" vs "£41.7bn to the regional economy"): two different
+    figures in the same currency ("£38.6 billion over four years") are not a disagreement."""
     mine = quantities(answer.text)
     if highlight:  # the quantity the highlight sits in, when there is one
         mine = [q for q in mine if q.start <= highlight.start < q.end] or mine
     if not mine:
         return []
     target = mine[0]
+    context = quantity_context(answer.text, target)
+    sentences = corpus.snapshot.content.sentences
+
+    def conflicting(row: int) -> bool:
+        text = sentences[row].text
+        return any(
+            q.unit == target.unit
+            and q.value != target.value
+            and target.value > 0
+            and 0.5 <= q.value / target.value <= 2.0
+            and context & quantity_context(text, q)
+            for q in quantities(text)
+        )
+
     out: list[Citation] = []
     seen_docs = {answer.doc_id}
-    sentences = corpus.snapshot.content.sentences
     for row, probability in zip(ranked_rows, probabilities, strict=True):
         if probability < min_probability:
             break
-        sentence = sentences[row]
-        if sentence.doc_id in seen_docs:
-            continue
-        for q in quantities(sentence.text):
-            same_order = 0.5 <= q.value / target.value <= 2.0 if target.value else False
-            if q.unit == target.unit and q.value != target.value and same_order:
-                out.append(citation_for(corpus, sentence_span(corpus, row, row), probability))
-                seen_docs.add(sentence.doc_id)
-                break
+        if sentences[row].doc_id not in seen_docs and conflicting(row):
+            out.append(citation_for(corpus, sentence_span(corpus, row, row), probability))
+            seen_docs.add(sentences[row].doc_id)
+    first = corpus.sentence_base[answer.doc_id]
+    row = first
+    while row < len(sentences) and sentences[row].doc_id == answer.doc_id:
+        if not answer.first_row <= row <= answer.last_row and conflicting(row):
+            out.append(citation_for(corpus, sentence_span(corpus, row, row), 0.0))
+            break
+        row += 1
     return out
