@@ -11,6 +11,7 @@ resemble those of the real collection (measured and reported by the scale benchm
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,3 +73,31 @@ def perturbed_queries(real: np.ndarray, n: int, *, seed: int = 1) -> np.ndarray:
     """Query vectors without a model: fresh synthetic vectors from another seed (used by tests and
     when the model is not wanted; the benchmark itself encodes real questions)."""
     return MixtureModel.fit(real).sample(n, np.random.default_rng(seed))
+
+
+def collection_block(model: MixtureModel, n: int, start: int, stop: int, *, seed: int = 0,
+                     block: int = BLOCK) -> np.ndarray:
+    """Rows [start, stop) of an n-row collection that is generated block by block: the real vectors
+    first, then synthetic rows, every ``block``-row slice of the collection drawn from its own
+    random stream (seed, slice number). Any row range is therefore reproducible on its own, so a
+    collection too large for memory can be streamed twice and agree with itself. (A different
+    collection from ``synthesize``'s, which draws every row from one sequential stream.)"""
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"row range [{start}, {stop}) is not within a collection of {n}")
+    out = np.empty((stop - start, model.dim), dtype=np.float32)
+    real = len(model.real)
+    for first in range(start - start % block, stop, block):
+        rows = model.sample(block, np.random.default_rng([seed, first // block]))
+        kept = np.arange(first, first + block) < real
+        rows[kept] = model.real[first:first + int(kept.sum())]
+        lo, hi = max(start, first), min(stop, first + block)
+        out[lo - start:hi - start] = rows[lo - first:hi - first]
+    return out
+
+
+def iter_collection(model: MixtureModel, n: int, *, seed: int = 0,
+                    block: int = BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, rows) of ``collection_block``'s n-row collection, one block at a time."""
+    for start in range(0, n, block):
+        yield start, collection_block(model, n, start, min(n, start + block), seed=seed,
+                                      block=block)
