@@ -84,6 +84,7 @@ class Candidates:
     fused: list[FusedHit]  # fused chunk ranking
     embed_ms: float
     retrieve_ms: float
+    features_ms: float = 0.0  # picking the candidate sentences and computing their features
 
 
 def calibration_inputs(
@@ -177,6 +178,7 @@ class Engine:
         # Sentence BM25 feeds the scorer only, so search() never pays for it.
         sentence_bm25 = self.corpus.snapshot.sentence_bm25.scores(tokens)
         retrieve_ms = found.retrieve_ms + (time.perf_counter() - t0) * 1e3
+        t_features = time.perf_counter()
         rows: set[int] = set()
         for hit in fused[: self.params.candidate_chunks]:
             rows.update(
@@ -191,8 +193,10 @@ class Engine:
         features = sentence_features(
             self.corpus, ordered, question, vector, tokens, qtype, sentence_bm25, chunk_rank
         )
+        features_ms = (time.perf_counter() - t_features) * 1e3
         return Candidates(
-            question, qtype, tuple(tokens), ordered, features, fused, found.embed_ms, retrieve_ms
+            question, qtype, tuple(tokens), ordered, features, fused, found.embed_ms, retrieve_ms,
+            features_ms,
         )
 
     # ---- answering -----------------------------------------------------------------------
@@ -202,7 +206,7 @@ class Engine:
     ) -> Answer:
         started = time.perf_counter()
         cands = self.candidates(question, mode)
-        t_answer = time.perf_counter()
+        t_score = time.perf_counter()
         k = top_k or self.params.top_k
         scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
         order = sorted(
@@ -216,6 +220,7 @@ class Engine:
             else 0.0
         )
         answered = bool(order) and confidence >= self.model.abstain_below
+        t_answer = time.perf_counter()
         answer_text, highlight, conflicts = None, None, []
         citations: list[Citation] = []
         used_chunks: set[int] = set()
@@ -237,6 +242,9 @@ class Engine:
         timings = {
             "embed": cands.embed_ms,
             "retrieve": cands.retrieve_ms,
+            # candidate features, the ranker and the calibrated confidence
+            "score": cands.features_ms + (t_answer - t_score) * 1e3,
+            # the quote, highlight, conflicts and citations
             "answer": (time.perf_counter() - t_answer) * 1e3,
             "total": (time.perf_counter() - started) * 1e3,
         }

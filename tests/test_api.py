@@ -137,7 +137,7 @@ def test_ask_returns_the_answer_contract(api: httpx.Client) -> None:
         text = _document_text(api, citation["doc_id"])
         assert text[citation["start"]:citation["end"]] == citation["quote"]
         assert text[citation["passage_start"]:citation["passage_end"]] == citation["passage"]
-    assert set(body["timings_ms"]) >= {"embed", "retrieve", "answer", "total"}
+    assert set(body["timings_ms"]) >= {"embed", "retrieve", "score", "answer", "total"}
 
 
 def test_ask_is_deterministic(api: httpx.Client) -> None:
@@ -250,7 +250,7 @@ def test_metrics_in_prometheus_format(api: httpx.Client) -> None:
     assert f'citeqa_index_info{{version="{version}"}} 1.0' in text
     assert 'citeqa_http_requests_total{method="POST",route="/v1/ask",status="200"}' in text
     assert 'citeqa_http_request_duration_seconds_bucket{le="0.1",route="/v1/ask"}' in text
-    for stage in ("queue", "embed", "retrieve", "answer", "total"):
+    for stage in ("queue", "embed", "retrieve", "score", "answer", "total"):
         assert f'citeqa_answer_stage_seconds_count{{stage="{stage}"}}' in text
     assert 'citeqa_answers_total{channel="http",outcome="answered"}' in text
     assert "citeqa_abstention_rate " in text and "citeqa_ready 1.0" in text

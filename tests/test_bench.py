@@ -80,7 +80,7 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     data = json.loads(json_path.read_text())
     sections = data["sections"]
     assert sections["ask_inprocess_seeds"]["questions"] == sizes.ask_questions
-    assert set(sections["ask_http_seeds"]["stages"]) >= {"embed", "retrieve", "total"}
+    assert set(sections["ask_http_seeds"]["stages"]) >= {"embed", "retrieve", "score", "total"}
     steps = sections["throughput_seeds"]["steps"]
     assert [s["concurrency"] for s in steps][:1] == [1] and all(s["errors"] == 0 for s in steps)
     assert sections["cold_start"]["median_s"] > 0

@@ -1,8 +1,8 @@
 """Ask latency, warm, one question at a time: in-process, over HTTP, and per engine stage.
 
 Every timed question is distinct (no answer is served from a cache) and the warm-up questions are
-not timed. Stages are the engine's own ``timings_ms`` (embed, retrieve, answer, total); over HTTP
-the client-side wall time of POST /v1/ask is reported beside them.
+not timed. Stages are the engine's own ``timings_ms`` (embed, retrieve, score, answer, total); over
+HTTP the client-side wall time of POST /v1/ask is reported beside them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from .report import Target
 from .run import BenchResults
 
 MB = 1_000_000
-STAGES = ("embed", "retrieve", "answer", "total")
+STAGES = ("embed", "retrieve", "score", "answer", "total")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
@@ -43,7 +43,8 @@ def _latency(s: dict[str, Any]) -> list[str]:
         return []
     return ["## Ask latency (warm, distinct questions, one at a time)", "",
             "`wall` is the caller's clock (the HTTP round trip, or `engine.ask`); the stages are "
-            "the engine's own `timings_ms` (`answer` = sentence scoring and composing).", "",
+            "the engine's own `timings_ms` (`score` = candidate sentence features, ranker and "
+            "calibrated confidence; `answer` = quote, highlight, conflicts and citations).", "",
             *_table(("series", "stage", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms"), rows)]
 
 
