@@ -11,7 +11,7 @@ import pytest
 
 from eval.bench.measure import Latency
 from eval.bench.report import Target
-from eval.bench.server import process_memory
+from eval.bench.server import process_cpu_seconds, process_memory
 from eval.bench.throughput import Step, best_step, should_stop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +56,16 @@ def test_process_memory_reads_proc() -> None:
     assert memory is not None and 0 < memory.rss_bytes <= memory.peak_bytes
 
 
+def test_process_cpu_seconds_reads_proc() -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc on this system")
+    before = process_cpu_seconds(os.getpid())
+    sum(i * i for i in range(2_000_000))  # burn some CPU
+    after = process_cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after > before >= 0
+    assert process_cpu_seconds(2**22 + 12345) is None  # no such process
+
+
 @pytest.fixture()
 def tiny_index(tmp_path: Path, hashing_encoder) -> Path:
     from index.pipeline import ingest
@@ -83,6 +93,7 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     assert set(sections["ask_http_seeds"]["stages"]) >= {"embed", "retrieve", "score", "total"}
     steps = sections["throughput_seeds"]["steps"]
     assert [s["concurrency"] for s in steps][:1] == [1] and all(s["errors"] == 0 for s in steps)
+    assert all(s["server_cpu_ms"] > 0 and s["client_cpu_ms"] > 0 for s in steps)
     assert sections["cold_start"]["median_s"] > 0
     assert set(sections["cold_start"]["phases_s"]) == {"imports", "encoder", "index"}
     assert sections["service_memory_after_load"]["rss_bytes"] > 0

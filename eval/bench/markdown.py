@@ -57,14 +57,17 @@ def _throughput(s: dict[str, Any], backend: str) -> list[str]:
         rows = [(st.concurrency, st.sent, st.errors, st.seconds, st.rps,
                  *(("", "", "") if st.latency is None else
                    (st.latency.p50_ms, st.latency.p95_ms, st.latency.p99_ms)),
+                 st.server_cpu_ms, st.client_cpu_ms,
                  "yes" if st.passes(t.p95_limit_ms) else "no") for st in t.steps]
         best = f"{t.best.rps} req/s at concurrency {t.best.concurrency}" if t.best else "none"
         out += [f"## Throughput on loopback (seeds, {served} encoder)", "",
                 "Closed-loop clients (plain asyncio streams, keep-alive) on 127.0.0.1, sharing "
                 f"the cores with the server. Best step with p95 ≤ {t.p95_limit_ms:g} ms and no "
-                f"errors: **{best}**.", "",
+                f"errors: **{best}**. CPU per request: the server process's and the load "
+                "generator's own (two cores give 2,000 CPU-ms per second, so their sum bounds "
+                "the rate).", "",
                 *_table(("clients", "sent", "errors", "s", "req/s", "p50 ms", "p95 ms", "p99 ms",
-                         "passes"), rows)]
+                         "server CPU ms/req", "generator CPU ms/req", "passes"), rows)]
     return out
 
 

@@ -130,7 +130,7 @@ def run(config: BenchConfig) -> BenchResults:
         sec["ask_http_seeds"] = latency.over_http(served.url, timed, warm, "seeds")
         sec["throughput_seeds"] = throughput.sustained(
             served.url, questions, concurrencies=sizes.concurrencies,
-            requests=sizes.step_requests, max_seconds=sizes.step_seconds)
+            requests=sizes.step_requests, max_seconds=sizes.step_seconds, server_pid=served.pid)
         sec["service_memory_after_load"] = process_memory(served.pid)
     _say("cold start")
     sec["cold_start"] = coldstart.cold_start(env, sizes.cold_starts)
@@ -173,7 +173,8 @@ def _serve_int8(config: BenchConfig, settings: Any, results: BenchResults,
                 served.url, timed, warm, f"seeds, {INT8}")
             sec["throughput_seeds_int8"] = throughput.sustained(
                 served.url, questions, concurrencies=sizes.concurrencies,
-                requests=sizes.step_requests, max_seconds=sizes.step_seconds)
+                requests=sizes.step_requests, max_seconds=sizes.step_seconds,
+                server_pid=served.pid)
 
 
 def _squad(config: BenchConfig, settings: Any, results: BenchResults) -> None:

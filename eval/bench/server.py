@@ -112,3 +112,16 @@ def process_memory(pid: int) -> Memory | None:
     if len(fields) < 2:
         return None
     return Memory(fields["VmRSS"], fields["VmHWM"])
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds another process has used, from /proc/<pid>/stat (None where
+    /proc is unavailable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Fields after the parenthesised command name (which may hold spaces); utime and stime
+        # are the 14th and 15th fields of the line, in clock ticks.
+        after = stat[stat.rindex(")") + 2 :].split()
+        return (int(after[11]) + int(after[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

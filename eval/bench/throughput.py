@@ -15,11 +15,12 @@ import itertools
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
 from .measure import Latency
+from .server import process_cpu_seconds
 
 P95_LIMIT_MS = 100.0
 
@@ -32,6 +33,10 @@ class Step:
     seconds: float
     rps: float  # successful requests per second
     latency: Latency | None  # None when nothing succeeded
+    # CPU milliseconds per request: the server process's, and this load generator's own
+    # (None when the server's pid was not given): what the two cores are spent on.
+    server_cpu_ms: float | None = None
+    client_cpu_ms: float | None = None
 
     def passes(self, p95_limit_ms: float) -> bool:
         return (
@@ -118,16 +123,34 @@ async def _run_step(url: str, questions: Sequence[str], concurrency: int, reques
     )
 
 
+def _measured(url: str, questions: Sequence[str], concurrency: int, requests: int,
+              max_seconds: float, server_pid: int | None) -> Step:
+    """One step, with the CPU time the server and this process spent on it."""
+    server_before = process_cpu_seconds(server_pid) if server_pid else None
+    client_before = time.process_time()
+    step = asyncio.run(_run_step(url, questions, concurrency, requests, max_seconds))
+    client_s = time.process_time() - client_before
+    server_after = process_cpu_seconds(server_pid) if server_pid else None
+    if not step.sent:
+        return step
+    server_s = (server_after - server_before
+                if server_after is not None and server_before is not None else None)
+    return replace(
+        step, client_cpu_ms=round(client_s * 1e3 / step.sent, 2),
+        server_cpu_ms=None if server_s is None else round(server_s * 1e3 / step.sent, 2))
+
+
 def sustained(url: str, questions: Sequence[str], *, concurrencies: Sequence[int] = (1, 2, 4, 8,
               16, 32), requests: int = 600, max_seconds: float = 20.0,
-              p95_limit_ms: float = P95_LIMIT_MS, warmup: int = 20) -> Throughput:
+              p95_limit_ms: float = P95_LIMIT_MS, warmup: int = 20,
+              server_pid: int | None = None) -> Throughput:
     """Step concurrency up; see the module docstring."""
     with httpx.Client(base_url=url, timeout=30) as client:
         for question in list(reversed(questions))[:warmup]:
             client.post("/v1/ask", json={"question": question})
     steps = []
     for concurrency in concurrencies:
-        step = asyncio.run(_run_step(url, questions, concurrency, requests, max_seconds))
+        step = _measured(url, questions, concurrency, requests, max_seconds, server_pid)
         steps.append(step)
         if should_stop(step, p95_limit_ms):
             break
