@@ -298,7 +298,8 @@ def render(report: ScaleReport) -> tuple[str, dict[str, Any]]:
             lines.append(f"Measured at {p['measured_at']:,} (same kind, IVF lists scaled to the "
                          f"size): {p['measured_bytes_per_vector']} bytes/vector serialized, "
                          f"operating point {p['measured_operating_point']}.")
-        lines.append("")
+        lines += ["Built and measured at 10M, block by block (`python -m eval.bench.scale_10m`): "
+                  "see scale-10m.md.", ""]
     return "\n".join(lines), data
 
 
