@@ -138,7 +138,7 @@ def _train(index: faiss.Index, model: MixtureModel, size: int, block: int) -> in
     try:
         index.train(collection_block(model, size, 0, points, block=block))
     finally:
-        ivf.clustering_index = None
+        ivf.clustering_index = None  # type: ignore[assignment]  # the C++ field takes nullptr
     return points
 
 
