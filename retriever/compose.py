@@ -136,7 +136,7 @@ def find_conflicts(
             and target.value > 0
             and 0.5 <= q.value / target.value <= 2.0
             and context & quantity_context(text, q)
-            for q in quantities(text)
+            for q in corpus.sentence_quantities(row)
         )
 
     out: list[Citation] = []

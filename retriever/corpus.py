@@ -15,7 +15,7 @@ import numpy as np
 from index.records import DocumentRecord
 from index.store import IndexSnapshot
 
-from .answer_types import Mention, mentions
+from .answer_types import Mention, Quantity, mentions, quantities
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Corpus:
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
     _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
+    _quantities: dict[int, list[Quantity]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
@@ -75,6 +78,13 @@ class Corpus:
         found = self._mentions.get(row)
         if found is None:
             found = self._mentions[row] = mentions(self.snapshot.content.sentences[row].text)
+        return found
+
+    def sentence_quantities(self, row: int) -> list[Quantity]:
+        # Conflict checks scan the answer's whole document: parse each sentence once per engine.
+        found = self._quantities.get(row)
+        if found is None:
+            found = self._quantities[row] = quantities(self.snapshot.content.sentences[row].text)
         return found
 
     def idf_of(self, token: str) -> float:

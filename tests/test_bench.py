@@ -121,3 +121,18 @@ def test_bench_cli_bad_usage_is_a_clear_error(argv, message, capsys) -> None:
 
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_ingest_texts_are_what_ingest_embeds(tiny_index: Path) -> None:
+    """Each document's sentences then its chunks, for the documents of the first chunks."""
+    from eval.bench.ingest import chunk_texts, ingest_texts
+
+    version = next(p for p in tiny_index.iterdir() if p.name.startswith("v"))
+    chunks = [json.loads(line) for line in (version / "chunks.jsonl").open()]
+    sentences = [json.loads(line) for line in (version / "sentences.jsonl").open()]
+    first_doc = chunks[0]["doc_id"]
+    expected = ([s["text"] for s in sentences if s["doc_id"] == first_doc]
+                + [c["text"] for c in chunks if c["doc_id"] == first_doc])
+    assert ingest_texts(version, 1) == expected
+    assert chunk_texts(version, 1) == [chunks[0]["text"]]
+    assert len(ingest_texts(version, len(chunks))) == len(chunks) + len(sentences)

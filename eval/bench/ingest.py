@@ -1,6 +1,7 @@
 """Ingest speed: encoder backends side by side on the same texts, and a whole ``citeqa ingest``.
 
-``encode_rates`` times each backend on the same chunk texts, backends alternating round by round
+``encode_rates`` times each backend on the same texts (chunks alone, and the sentences + chunks
+mix that ingest embeds), backends alternating round by round
 so that a shared machine's load falls on all of them alike; each backend's best round is kept,
 in wall time and in CPU time (the process's, all threads): on a busy machine the CPU-time rate is
 the steadier measure of the work each backend needs. Tokens are counted with the model's own
@@ -22,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +79,24 @@ def encode_rates(encoders: Mapping[str, Encoder], texts: Sequence[str], tokens: 
             round(float(cosines.mean()), 4),
         )
     return out
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def ingest_texts(index_version_dir: Path, chunk_limit: int) -> list[str]:
+    """What ingest embeds for the documents that hold the first ``chunk_limit`` chunks: each
+    document's sentences, then its chunks (index.pipeline's order). Short sentences outnumber
+    chunks about four to one, so this mix, not chunks alone, is ingest's real workload."""
+    chunks = _records(index_version_dir / "chunks.jsonl")
+    docs = list(dict.fromkeys(c["doc_id"] for c in chunks[:chunk_limit]))
+    wanted = set(docs)
+    sentences = [r for r in _records(index_version_dir / "sentences.jsonl")
+                 if r["doc_id"] in wanted]
+    return [r["text"] for doc in docs for group in (sentences, chunks)
+            for r in group if r["doc_id"] == doc]
 
 
 def chunk_texts(index_version_dir: Path, limit: int) -> list[str]:

@@ -71,26 +71,34 @@ def _throughput(s: dict[str, Any], backend: str) -> list[str]:
     return out
 
 
+def _rates(rates: dict[str, Any], title: str) -> list[str]:
+    base = rates.get("torch")
+    rows = [(r.backend, r.texts, r.tokens, r.wall_s, r.tokens_per_s, r.chunks_per_s,
+             r.cpu_s, r.cpu_tokens_per_s,
+             f"{r.tokens_per_s / base.tokens_per_s:.2f}×" if base else "",
+             f"{r.cpu_tokens_per_s / base.cpu_tokens_per_s:.2f}×" if base else "",
+             f"{r.cosine_min} / {r.cosine_mean}")
+            for r in rates.values()]
+    return [title, "",
+            *_table(("backend", "texts", "tokens", "wall s", "tokens/s", "texts/s",
+                     "CPU s", "tokens/CPU-s", "speed-up (wall)", "speed-up (CPU)",
+                     "cosine to fp32 min / mean"), rows)]
+
+
 def _encoders(s: dict[str, Any]) -> list[str]:
     out = []
-    rates = s.get("encode_all_cores")
-    if rates:
-        base = rates.get("torch")
-        rows = [(r.backend, r.texts, r.tokens, r.wall_s, r.tokens_per_s, r.chunks_per_s,
-                 r.cpu_s, r.cpu_tokens_per_s,
-                 f"{r.tokens_per_s / base.tokens_per_s:.2f}×" if base else "",
-                 f"{r.cpu_tokens_per_s / base.cpu_tokens_per_s:.2f}×" if base else "",
-                 f"{r.cosine_min} / {r.cosine_mean}")
-                for r in rates.values()]
-        out += ["## Encoder backends, side by side (same chunk texts, all cores)", "",
-                "torch = `SentenceTransformer.encode`, fp32; onnx-fp32 and onnx-int8 = the local "
-                "ONNX Runtime exports, fp32 and int8 (index/embed_onnx.py). Best of the "
-                "alternating rounds; CPU time counts every thread of the process: on a busy "
-                "machine tokens/CPU-s is the steadier ratio.",
-                "",
-                *_table(("backend", "chunks", "tokens", "wall s", "tokens/s", "chunks/s",
-                         "CPU s", "tokens/CPU-s", "speed-up (wall)", "speed-up (CPU)",
-                         "cosine to fp32 min / mean"), rows)]
+    sections = (("encode_ingest_mix", "### What ingest embeds: each document's sentences, then "
+                 "its chunks"), ("encode_all_cores", "### Chunks alone"))
+    if any(s.get(key) for key, _ in sections):
+        out += ["## Encoder backends, side by side (same texts, all cores)", "",
+                "torch = `SentenceTransformer.encode`, fp32 (batches of 64, sorted by length); "
+                "onnx-fp32 and onnx-int8 = the local ONNX Runtime exports (index/embed_onnx.py), "
+                "one unpadded text per run, a text per core. Best of the alternating rounds; CPU "
+                "time counts every thread of the process: on a busy machine tokens/CPU-s is the "
+                "steadier ratio.", ""]
+    for key, title in sections:
+        if s.get(key):
+            out += _rates(s[key], title)
     embed = s.get("query_embedding_1_thread")
     if embed:
         out += ["### Query embedding, one question per call, 1 thread", "",

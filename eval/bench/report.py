@@ -58,11 +58,18 @@ def _serving(s: dict[str, Any], suffix: str = "", label: str = "") -> list[Targe
     ]
 
 
+def _int8_speedup(s: dict[str, Any], section: str) -> float | None:
+    """int8 tokens/s over SentenceTransformer's on the same texts, in one run."""
+    rates = s.get(section) or {}
+    if not {"torch", "onnx-int8"} <= set(rates):
+        return None
+    return round(rates["onnx-int8"].tokens_per_s / rates["torch"].tokens_per_s, 2)
+
+
 def targets(results: BenchResults) -> list[Target]:
     s = results.sections
-    rates = s.get("encode_all_cores") or {}
-    speedup = (rates["onnx-int8"].tokens_per_s / rates["torch"].tokens_per_s
-               if {"torch", "onnx-int8"} <= set(rates) else None)
+    speedup, chunk_speedup = _int8_speedup(s, "encode_ingest_mix"), _int8_speedup(
+        s, "encode_all_cores")
     accuracy = s.get("answer_accuracy") or {}
     # Either fp32 backend gives the fp32 figure (they compute the same vectors).
     fp32 = next((accuracy[b] for b in ("onnx-fp32", "torch") if accuracy.get(b) is not None), None)
@@ -75,8 +82,10 @@ def targets(results: BenchResults) -> list[Target]:
         *(_serving(s, "_int8", " (onnx-int8 serving)") if int8_serving else []),
         Target("ask in-process, SQuAD, p50", 15, "ms", True,
                _get(s, "ask_inprocess_squad", "wall", "p50_ms")),
-        Target("ingest tokens/s, int8 / fp32 SentenceTransformer", 2.0, "x", False,
-               round(speedup, 2) if speedup else None),
+        Target("ingest tokens/s, int8 / fp32 SentenceTransformer (ingest's sentences + chunks)",
+               2.0, "x", False, speedup),
+        Target("the same on chunks alone (long texts: int8's hardest case)", 2.0, "x", False,
+               chunk_speedup),
         Target("answer@1 on SQuAD, |int8 - fp32|", 0.01, "", True,
                round(gap, 4) if gap is not None else None),
         Target("cold start to /readyz 200 (median)", 5, "s", True,

@@ -222,7 +222,14 @@ def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None
         }
 
     _say(f"encoder backends: {len(texts)} chunks ({tokens} tokens), all cores, side by side")
-    sec["encode_all_cores"] = ingest.encode_rates(pair(None), texts, tokens, sizes.encode_rounds)
+    every_core = pair(None)
+    sec["encode_all_cores"] = ingest.encode_rates(every_core, texts, tokens, sizes.encode_rounds)
+    mix = ingest.ingest_texts(_current_version(source), sizes.encode_texts)
+    mix_tokens = ingest.count_tokens(mix, model_path / "tokenizer.json", 256)
+    _say(f"encoder backends: ingest's mix, {len(mix)} sentences and chunks ({mix_tokens} tokens)")
+    sec["encode_ingest_mix"] = ingest.encode_rates(every_core, mix, mix_tokens,
+                                                   sizes.encode_rounds)
+    del every_core
     _say("encoder backends: query embedding, 1 thread")
     one = pair(1)
     embed_qs = _questions(True, sizes.embed_questions)[: sizes.embed_questions]
