@@ -2,8 +2,9 @@
 
 No hub, no optimum: the sentence-transformers model is traced with ``torch.onnx`` (mean pooling
 included in the graph) and BERT-fused by onnxruntime's transformer optimizer. That fused graph is
-the ``onnx-fp32`` backend: the reference fp32 numerics (cosine to torch ~1 - 1e-7), about twice as
-fast as torch on one short question, and it serves without importing torch at all. It is then
+the ``onnx-fp32`` backend: the reference fp32 numerics (cosine to torch ~1 - 1e-7), as fast as
+torch on one question on an idle core, but it serves without importing torch (cold start and
+memory) and its session can be shared by several threads (torch's tokenizer cannot). It is then
 dynamically quantized to int8 with per-channel weight scales for ``onnx-int8`` (per-tensor scales
 cost ~4 points of cosine to fp32 on this model; per-channel keeps ~0.994). The export is cached
 on disk under ``<cache>/<weights sha256[:16]>-<recipe>/`` and built once, on first use or by

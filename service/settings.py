@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, le=4096)
     encoder_backend: EncoderBackend = Field(
         DEFAULT_ENCODER_BACKEND, description="how the model runs: 'onnx-fp32' (the fp32 "
-        "weights on ONNX Runtime: the same vectors as torch, ~2x faster per question, and "
-        "serving never imports torch), 'torch' (fp32 sentence-transformers) or 'onnx-int8' (an "
+        "weights on ONNX Runtime: the same vectors as torch; serving never imports torch and "
+        "answers on several threads), 'torch' (fp32 sentence-transformers) or 'onnx-int8' (an "
         "int8 quantization, faster still, ~0.99 cosine to fp32). The ONNX graphs are exported "
         "locally from the same weights once (~15 s) and cached. onnx-fp32 and torch share an "
         "embedding space, so an index built by one is queried by the other; an onnx-int8 index "
