@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -84,6 +85,22 @@ def engine_threads(settings: Settings) -> int:
     if settings.encoder_backend == "torch":
         return 1
     return settings.engine_threads or os.cpu_count() or 1
+
+
+ENGINE_THREAD_NICENESS = 10
+
+
+def yield_to_the_event_loop() -> None:
+    """Run the calling (engine) thread at a lower scheduling priority than the event loop.
+
+    Under overload the engine threads would otherwise take every core, and the event loop, which
+    accepts connections and answers 503 at once, would wait behind them. The niceness only
+    matters when the CPU is contended: an idle core still goes to the engine. Linux sets
+    niceness per thread; elsewhere this would renice the whole process, so it is skipped."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           os.getpriority(os.PRIO_PROCESS, 0) + ENGINE_THREAD_NICENESS)
 
 
 def shareable(encoder: Encoder, settings: Settings) -> Encoder:
@@ -148,7 +165,8 @@ class EngineRunner:
         self.pending = 0
         self._served: Served | None = None
         self._executor = ThreadPoolExecutor(max_workers=engine_threads(settings),
-                                            thread_name_prefix="citeqa-engine")
+                                            thread_name_prefix="citeqa-engine",
+                                            initializer=yield_to_the_event_loop)
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-loader")
         self._reload_lock = asyncio.Lock()
         self._seen_current: bytes | None = None  # CURRENT as the last load attempt read it

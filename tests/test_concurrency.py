@@ -3,13 +3,22 @@ engine must give every thread exactly what one thread alone would get."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from index.lexical import tokenize
-from service.runtime import SerialEncoder, engine_threads, shareable
+from service.runtime import (
+    ENGINE_THREAD_NICENESS,
+    SerialEncoder,
+    engine_threads,
+    shareable,
+    yield_to_the_event_loop,
+)
 from service.settings import Settings
 
 THREADS = 4
@@ -59,3 +68,18 @@ def test_engine_answers_alike_on_several_threads(seed_engine) -> None:
     alone = [answer(q) for q in questions]
     with ThreadPoolExecutor(THREADS) as pool:
         assert list(pool.map(answer, questions)) == alone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_engine_threads_yield_the_cpu_to_the_event_loop() -> None:
+    """Only the engine thread is reniced: the process (and the event loop's thread) keep theirs."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def engine_thread_niceness() -> int:
+        yield_to_the_event_loop()
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    with ThreadPoolExecutor(1) as pool:
+        reniced = pool.submit(engine_thread_niceness).result()
+    assert reniced == min(19, before + ENGINE_THREAD_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
