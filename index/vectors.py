@@ -50,7 +50,7 @@ def _components(index: faiss.Index) -> list[faiss.Index]:
     return [index, *(_components(inner) if inner is not None else [])]
 
 
-def _skip_polysemous_training(index: faiss.Index) -> None:
+def skip_polysemous_training(index: faiss.Index) -> None:
     """The factory turns on polysemous training for PQ codes; it only serves Hamming-distance
     filtering (unused here) and takes minutes even on 20k vectors."""
     for part in _components(index):
@@ -86,7 +86,7 @@ class VectorIndex:
         except RuntimeError as exc:
             raise ValueError(f"invalid FAISS factory string {factory!r} for dim {dim}") from exc
         if not index.is_trained:
-            _skip_polysemous_training(index)
+            skip_polysemous_training(index)
             index.train(_training_sample(vectors, fitted))
         if len(vectors):
             index.add(vectors)

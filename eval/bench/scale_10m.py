@@ -28,13 +28,21 @@ import numpy as np
 from index.vectors import (
     TRAIN_POINTS_PER_CENTROID,
     VectorIndex,
-    _skip_polysemous_training,
     fit_factory,
+    skip_polysemous_training,
 )
 
 from . import machine
 from .measure import rss_bytes
-from .scale_dense import RECALL_TARGET, IndexKind, K, OperatingPoint, _pick_best, _sweep, nlist_for
+from .scale_dense import (
+    RECALL_TARGET,
+    IndexKind,
+    K,
+    OperatingPoint,
+    nlist_for,
+    pick_best,
+    sweep_params,
+)
 from .vectors_gen import BLOCK, MixtureModel, collection_block, iter_collection
 
 FACTORY = "IVF{nlist}_HNSW32,PQ48,Refine(SQ8)"
@@ -128,7 +136,7 @@ def _train(index: faiss.Index, model: MixtureModel, size: int, block: int) -> in
         return 0
     ivf = faiss.extract_index_ivf(index)
     points = min(size, max(TRAIN_POINTS_PER_CENTROID * ivf.nlist, 256 * 39))
-    _skip_polysemous_training(index)
+    skip_polysemous_training(index)
     # k-means assigns points with a flat index by default: 655k points x 16384 lists x 10
     # iterations is ~8e13 flops, half an hour here. An HNSW over the centroids (rebuilt each
     # iteration) assigns them in ~20 us a point. FAISS does not own it: unset after training.
@@ -230,11 +238,11 @@ def _measure_search(index: faiss.Index, queries: np.ndarray, exact_ids: np.ndarr
                     report: Report10M, sweep: Sequence[str], say: Callable[[str], None]) -> None:
     report.timed_queries = len(queries)
     kind = IndexKind("ivfpq+sq8", report.factory, tuple(sweep))
-    points = _sweep(VectorIndex(index), kind, queries, exact_ids)
+    points = sweep_params(VectorIndex(index), kind, queries, exact_ids)
     for p in points:
         say(f"{p.params}: recall@{K} {p.recall_at_10} p50 {p.p50_ms} ms p99 {p.p99_ms} ms")
     report.sweep = points
-    report.best, report.target_met = _pick_best(points)
+    report.best, report.target_met = pick_best(points)
 
 
 # ---- rendering and command line ----------------------------------------------------------------

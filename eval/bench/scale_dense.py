@@ -98,14 +98,14 @@ def recall_at_k(found: Sequence[Sequence[int]], exact: np.ndarray, k: int = K) -
     return float(np.mean(hits)) / k if hits else 0.0
 
 
-def _pick_best(points: Sequence[OperatingPoint]) -> tuple[OperatingPoint | None, bool]:
+def pick_best(points: Sequence[OperatingPoint]) -> tuple[OperatingPoint | None, bool]:
     good = [p for p in points if p.recall_at_10 >= RECALL_TARGET]
     if good:
         return min(good, key=lambda p: (p.p50_ms, -p.recall_at_10)), True
     return (max(points, key=lambda p: (p.recall_at_10, -p.p50_ms)) if points else None), False
 
 
-def _sweep(
+def sweep_params(
     index: VectorIndex, kind: IndexKind, queries: np.ndarray, exact: np.ndarray
 ) -> list[OperatingPoint]:
     points = []
@@ -138,8 +138,8 @@ def measure_kind(
     build_s = time.perf_counter() - started
     rss_delta = rss_bytes() - before
     index_bytes = len(index.to_bytes())
-    points = _sweep(index, kind, queries, exact)
-    best, met = _pick_best(points)
+    points = sweep_params(index, kind, queries, exact)
+    best, met = pick_best(points)
     built = f"{fit_factory(factory, size)} ({index.description})"
     return DenseResult(size, kind.name, factory, built, round(build_s, 2), index_bytes,
                        rss_delta, len(queries), tuple(points), best, met)
