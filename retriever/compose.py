@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from index.records import Sentence
@@ -35,6 +36,33 @@ def _same_doc(sentences: list[Sentence], row: int, other: int) -> bool:
     return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[row].doc_id
 
 
+def same_paragraph(corpus: Corpus, row: int, nxt: int) -> bool:
+    """Is sentence ``nxt`` the running-text sentence right after ``row`` in the same paragraph?"""
+    sentences = corpus.snapshot.content.sentences
+    if nxt != row + 1 or row < 0 or not _same_doc(sentences, row, nxt):
+        return False
+    a, b = sentences[row], sentences[nxt]
+    return (
+        a.role == b.role == "text"
+        and a.chunk_ordinal == b.chunk_ordinal
+        and "\n" not in corpus.documents[a.doc_id].text[a.end : b.start]
+    )
+
+
+def with_runner_up(corpus: Corpus, span: AnswerSpan, runner_up: int | None) -> AnswerSpan:
+    """A one-sentence answer widened by the runner-up when that is the sentence just before or
+    after it in the same paragraph: the ranker could not tell the two apart, and a reader
+    usually needs both (the answer often sits next to the sentence that repeats the question's
+    words)."""
+    row = span.first_row
+    if runner_up is None or span.last_row != row:
+        return span
+    first, last = min(row, runner_up), max(row, runner_up)
+    if not same_paragraph(corpus, first, last):
+        return span
+    return sentence_span(corpus, first, last)
+
+
 def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> AnswerSpan:
     """The sentence, extended when it needs its neighbours: a lead-in line ending in ":" takes its
     list items; a list item asked for as a list takes its lead-in and siblings; a sentence that
@@ -47,6 +75,8 @@ def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> A
             first -= 1
         if _same_doc(sentences, row, first - 1) and sentences[first - 1].role == "lead_in":
             row, role = first - 1, "lead_in"
+    if role == "text" and _introduces_list(corpus, row):
+        role = "lead_in"
     if role == "lead_in":
         last = row
         while (
@@ -56,21 +86,56 @@ def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> A
         ):
             last += 1
         return sentence_span(corpus, row, last)
+    if role == "list_item" and sentences[row].text.rstrip().endswith(":"):
+        return _with_sub_items(corpus, row)
     nxt = row + 1
     if (
         qtype not in ("other", "list")
         and not matching_mentions(qtype, sentences[row].text, question)
-        and _same_doc(sentences, row, nxt)
-        and sentences[nxt].role == "text"
-        and sentences[nxt].chunk_ordinal == sentences[row].chunk_ordinal
+        and same_paragraph(corpus, row, nxt)
         and matching_mentions(qtype, sentences[nxt].text, question)
-        and "\n"
-        not in corpus.documents[sentences[row].doc_id].text[
-            sentences[row].end : sentences[nxt].start
-        ]
     ):
         return sentence_span(corpus, row, nxt)
     return sentence_span(corpus, row, row)
+
+
+# How a line that introduces a list may end when it does not end in ":" ("…, including,").
+_LIST_INTRO_END = re.compile(
+    r"(?:[,;\u2013\u2014-]|\b(?:including|includes|include|following|as follows|such as))$",
+    re.IGNORECASE,
+)
+
+
+def _introduces_list(corpus: Corpus, row: int) -> bool:
+    """A running-text line that ends like a lead-in and is followed by list items."""
+    sentences = corpus.snapshot.content.sentences
+    return (
+        _same_doc(sentences, row, row + 1)
+        and sentences[row + 1].role == "list_item"
+        and bool(_LIST_INTRO_END.search(sentences[row].text.rstrip()))
+    )
+
+
+def _line_indent(text: str, offset: int) -> int:
+    line_start = text.rfind("\n", 0, offset) + 1
+    line = text[line_start:offset]
+    return len(line) - len(line.lstrip())
+
+
+def _with_sub_items(corpus: Corpus, row: int) -> AnswerSpan:
+    """A list item ending in ":" introduces a nested list: take the items indented deeper."""
+    sentences = corpus.snapshot.content.sentences
+    text = corpus.documents[sentences[row].doc_id].text
+    indent = _line_indent(text, sentences[row].start)
+    last = row
+    while (
+        _same_doc(sentences, row, last + 1)
+        and sentences[last + 1].role == "list_item"
+        and _line_indent(text, sentences[last + 1].start) > indent
+        and last - row < MAX_LIST_ITEMS
+    ):
+        last += 1
+    return sentence_span(corpus, row, last)
 
 
 def find_highlight(text: str, qtype: AnswerType, question: str) -> Highlight | None:

@@ -7,6 +7,7 @@ breaks ties by row id, and nothing depends on time or randomness except ``timing
 
 from __future__ import annotations
 
+import math
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,7 +23,14 @@ from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
 
 from .answer_types import AnswerType, content_terms, question_type
-from .compose import answer_span, citation_for, find_conflicts, find_highlight, sentence_span
+from .compose import (
+    answer_span,
+    citation_for,
+    find_conflicts,
+    find_highlight,
+    sentence_span,
+    with_runner_up,
+)
 from .corpus import Corpus
 from .features import FEATURES, coverage_gaps, sentence_features
 from .fusion import FusedHit, FusionParams, RankedList, best_per_group, fuse, top_k
@@ -57,6 +65,9 @@ class EngineParams:
     candidate_sentences: int = 30  # plus the best sentences by dense similarity
     top_k: int = 5  # citations returned
     conflict_relative: float = 0.5  # a conflicting quote needs ≥ this × the answer's relevance
+    # Quote the runner-up too when it is the best sentence's neighbour and at least half as
+    # likely (score gap below ln 2: the scores are logits of a softmax over the candidates).
+    runner_up_gap: float = math.log(2)
     max_question_chars: int = MAX_QUESTION_CHARS
 
 
@@ -226,6 +237,9 @@ class Engine:
         used_chunks: set[int] = set()
         if answered:
             span = answer_span(self.corpus, ranked_rows[0], cands.qtype, cands.question)
+            gap = scores[order[0]] - scores[order[1]] if len(order) > 1 else math.inf
+            close = gap < self.params.runner_up_gap
+            span = with_runner_up(self.corpus, span, ranked_rows[1] if close else None)
             answer_text = span.text
             highlight = find_highlight(span.text, cands.qtype, cands.question)
             citations.append(citation_for(self.corpus, span, probabilities[0]))

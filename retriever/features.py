@@ -8,9 +8,20 @@
   sentence that repeats the question's words).
 - ``bigram``: share of the question's adjacent token pairs that occur in the sentence (phrases
   match, not just words).
+- ``overlap_local``: ``overlap`` with each term's IDF also discounted by how many candidates hold
+  it (a term every candidate shares, such as the article's subject, says nothing about which).
+- ``dense_prev``: ``dense`` of the previous sentence (an answer often follows the sentence that
+  names the subject: "... the MoU ... . Signed on 19 February ...").
+- ``dense_rank`` / ``overlap_rank``: 1/(1 + rank) of the sentence among the candidates by
+  ``dense`` / by ``overlap`` (ranks compare across questions; raw similarities do not).
+- ``proximity``: matched distinct question terms / the tightest token window holding them all.
+- ``name_match``: share of the question's proper names the sentence holds verbatim.
 - ``chunk_rrf``: 1/rank of the sentence's chunk in the fused retrieval (0 when not retrieved).
 - ``type_match`` / ``type_missing``: the question wants a date/amount/person/… and the sentence
   has one that the question does not already state / has none.
+- ``type_match_time`` / ``type_match_quantity``: ``type_match`` again for dates and quantities,
+  whose mentions the patterns find reliably (names are found by capitalisation, so a name
+  match says less).
 - ``no_novelty``: every content word of the sentence is already in the question.
 - ``heading``, ``short``: headings and fragments rarely answer anything.
 - ``list_lead``: a list question meets a line introducing a list.
@@ -18,11 +29,13 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from .answer_types import AnswerType, matching_mentions
+from .answer_types import AnswerType, matching_mentions, mentions
 from .corpus import Corpus
 
 FEATURES = (
@@ -39,7 +52,19 @@ FEATURES = (
     "short",
     "list_lead",
     "bigram",
+    "overlap_local",
+    "dense_prev",
+    "dense_rank",
+    "overlap_rank",
+    "proximity",
+    "name_match",
+    "type_match_time",
+    "type_match_quantity",
 )
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
+_POSSESSIVE = re.compile(r"['’]s?$")
+_TIME: frozenset[str] = frozenset({"date", "year"})
+_QUANTITY: frozenset[str] = frozenset({"amount", "percent", "count", "number"})
 _TYPED: frozenset[str] = frozenset(
     {"date", "year", "amount", "percent", "count", "number", "person", "place", "org", "name"}
 )
@@ -113,35 +138,113 @@ def sentence_features(
 ) -> np.ndarray:
     """An (len(rows), len(FEATURES)) float32 matrix, one row per candidate sentence."""
     content = corpus.snapshot.content
+    col = _COLUMN
     out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
     if not len(rows):
         return out
     owners = corpus.owner_chunk[rows]
-    out[:, 0] = content.sentence_vectors[rows] @ question_vector
-    out[:, 1] = content.chunk_vectors[owners] @ question_vector
+    out[:, col["dense"]] = content.sentence_vectors[rows] @ question_vector
+    out[:, col["dense_chunk"]] = content.chunk_vectors[owners] @ question_vector
     bm25 = bm25_scores[rows]
     top = float(bm25.max()) if len(bm25) else 0.0
-    out[:, 2] = bm25 / top if top > 0 else 0.0
+    out[:, col["bm25"]] = bm25 / top if top > 0 else 0.0
     q_set = frozenset(question_tokens)
     q_bigrams = set(zip(question_tokens, question_tokens[1:], strict=False))
+    q_names = _question_names(question)
     typed = qtype in _TYPED
     term_idf = _term_idf(corpus, question_tokens)
+    local_idf = _local_idf(corpus, rows, term_idf)
+    idf_total, local_total = sum(term_idf.values()), sum(local_idf.values())
+    sentences = content.sentences
+    token_sets = corpus.sentence_token_sets
+    has_prev = np.zeros(len(rows), dtype=bool)
     for i, row in enumerate(rows.tolist()):
-        sentence = content.sentences[row]
-        tokens = corpus.sentence_token_sets[row]
-        out[i, 3] = _coverage(term_idf, tokens)
-        out[i, 4] = _coverage(term_idf, window_tokens(corpus, row))
+        sentence = sentences[row]
+        tokens = token_sets[row]
+        f = out[i]
+        # Coverage shares, from the few question terms a sentence holds (set intersections).
+        matched = tokens & q_set
+        window = set(matched)
+        for nb in (row - 1, row + 1):
+            if 0 <= nb < len(sentences) and sentences[nb].doc_id == sentence.doc_id:
+                window |= token_sets[nb] & q_set
+        if idf_total > 0:
+            f[col["overlap"]] = sum(term_idf[t] for t in matched) / idf_total
+            f[col["overlap_window"]] = sum(term_idf[t] for t in window) / idf_total
+        if local_total > 0:
+            f[col["overlap_local"]] = sum(local_idf[t] for t in matched) / local_total
         rank = chunk_rank.get(int(owners[i]))
-        out[i, 5] = 1.0 / rank if rank else 0.0
+        f[col["chunk_rrf"]] = 1.0 / rank if rank else 0.0
         if typed:
             found = corpus.sentence_mentions(row)
             has = bool(matching_mentions(qtype, sentence.text, question, found))
-            out[i, 6] = 1.0 if has else 0.0
-            out[i, 7] = 0.0 if has else 1.0
-        out[i, 8] = 1.0 if tokens and tokens <= q_set else 0.0
-        out[i, 9] = 1.0 if sentence.role == "heading" else 0.0
-        out[i, 10] = 1.0 if len(tokens) < 4 else 0.0
-        out[i, 11] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
+            f[col["type_match"]] = 1.0 if has else 0.0
+            f[col["type_missing"]] = 0.0 if has else 1.0
+            if has and qtype in _TIME:
+                f[col["type_match_time"]] = 1.0
+            if has and qtype in _QUANTITY:
+                f[col["type_match_quantity"]] = 1.0
+        f[col["no_novelty"]] = 1.0 if tokens and tokens <= q_set else 0.0
+        f[col["heading"]] = 1.0 if sentence.role == "heading" else 0.0
+        f[col["short"]] = 1.0 if len(tokens) < 4 else 0.0
+        f[col["list_lead"]] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
         if q_bigrams:
-            out[i, 12] = len(q_bigrams & corpus.sentence_bigrams[row]) / len(q_bigrams)
+            f[col["bigram"]] = len(q_bigrams & corpus.sentence_bigrams[row]) / len(q_bigrams)
+        has_prev[i] = row > 0 and sentences[row - 1].doc_id == sentence.doc_id
+        if len(matched) > 1:
+            f[col["proximity"]] = _proximity(content.sentence_tokens[row], q_set)
+        if q_names:
+            f[col["name_match"]] = sum(n in sentence.text for n in q_names) / len(q_names)
+    if has_prev.any():
+        prev_rows = rows[has_prev] - 1
+        out[has_prev, col["dense_prev"]] = content.sentence_vectors[prev_rows] @ question_vector
+    out[:, col["dense_rank"]] = 1.0 / (1.0 + _ranks(out[:, col["dense"]], rows))
+    out[:, col["overlap_rank"]] = 1.0 / (1.0 + _ranks(out[:, col["overlap"]], rows))
     return out
+
+
+def _question_names(question: str) -> list[str]:
+    """The question's proper names, without a possessive ending ("Oxford's" names Oxford)."""
+    names = {_POSSESSIVE.sub("", m.text) for m in mentions(question) if m.kind == "name"}
+    return sorted(n for n in names if n)
+
+
+def _local_idf(
+    corpus: Corpus, rows: np.ndarray, term_idf: dict[str, float]
+) -> dict[str, float]:
+    """Question-term weights discounted by how many of the candidates hold the term."""
+    n = len(rows)
+    df = dict.fromkeys(term_idf, 0)
+    for row in rows.tolist():
+        for t in corpus.sentence_token_sets[row] & term_idf.keys():
+            df[t] += 1
+    return {t: v * math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t, v in term_idf.items()}
+
+
+def _ranks(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """0-based rank of each value, highest first, ties broken by row id (deterministic)."""
+    order = np.lexsort((rows, -values))
+    ranks = np.empty(len(values), dtype=np.float32)
+    ranks[order] = np.arange(len(values), dtype=np.float32)
+    return ranks
+
+
+def _proximity(tokens: list[str], q_set: frozenset[str]) -> float:
+    """Matched distinct question terms / length of the tightest token window holding them all
+    (0 with fewer than two matched terms)."""
+    hits = [(i, t) for i, t in enumerate(tokens) if t in q_set]
+    need = len({t for _, t in hits})
+    if need < 2:
+        return 0.0
+    best, lo = len(tokens), 0
+    counts: dict[str, int] = {}
+    for pos, term in hits:
+        counts[term] = counts.get(term, 0) + 1
+        while len(counts) == need:
+            best = min(best, pos - hits[lo][0] + 1)
+            first = hits[lo][1]
+            counts[first] -= 1
+            if not counts[first]:
+                del counts[first]
+            lo += 1
+    return need / best

@@ -40,6 +40,16 @@ def hashing_encoder() -> HashingEncoder:
     return HashingEncoder(dim=64)
 
 
+def index_of(tmp_path: Path, encoder: Encoder, files: dict[str, str]) -> Path:
+    """Write ``files`` (name -> text) to a folder and ingest it; returns the index directory."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in files.items():
+        (docs / name).write_text(text)
+    ingest([docs], tmp_path / "ix", encoder, progress=False)
+    return tmp_path / "ix"
+
+
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
     """A real index of seeds/ built with the real model (read-only for tests)."""

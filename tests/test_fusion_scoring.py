@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.pipeline import ingest
 from retriever.answer_types import matching_mentions, quantities, question_type
 from retriever.engine import Engine, QuestionError, validate_question
 from retriever.features import FEATURES
 from retriever.fusion import RankedList, best_per_group, fuse, top_k
 from retriever.weights import ScoringModel
+
+from .conftest import index_of
 
 
 def test_rrf_sums_weighted_reciprocal_ranks_and_breaks_ties_by_id():
@@ -119,19 +120,18 @@ def test_scoring_model_is_linear_in_features():
 
 @pytest.fixture()
 def small_engine(tmp_path, hashing_encoder):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text(
-        "The harbour project was approved on March 3, 2021.\n"
+    files = {
+        "a.txt": "The harbour project was approved on March 3, 2021.\n"
         "It will cost £12m and employ 300 people.\n"
-        "The plan covers:\n- new quays\n- a ferry terminal\n- flood defences\n"
-    )
-    (docs / "b.txt").write_text(
-        "Officials said the harbour project would employ 320 people.\n"
-        "The mayor, Jane Doe, opened the consultation.\n"
-    )
-    ingest([docs], tmp_path / "ix", hashing_encoder, progress=False)
-    return Engine.open(tmp_path / "ix", hashing_encoder, ScoringModel.load())
+        "The plan covers:\n- new quays\n- a ferry terminal\n- flood defences\n",
+        "b.txt": "Officials said the harbour project would employ 320 people.\n"
+        "The mayor, Jane Doe, opened the consultation.\n",
+        "c.txt": "The ferry crossing reopened last spring. It now runs every hour from the pier.\n"
+        "\n"
+        "Tickets are sold at the quay.\n",
+    }
+    index_dir = index_of(tmp_path, hashing_encoder, files)
+    return Engine.open(index_dir, hashing_encoder, ScoringModel.load())
 
 
 def test_citations_are_exact_and_output_deterministic(small_engine):
@@ -168,3 +168,67 @@ def test_debug_traces_every_retriever(small_engine):
     answer = small_engine.ask("When was the harbour project approved?", debug=True)
     assert answer.debug and answer.debug[0].fused_rank == 1
     assert {answer.debug[0].dense_rank, answer.debug[0].bm25_rank} != {None}
+
+
+def _row(engine, startswith: str) -> int:
+    sentences = engine.corpus.snapshot.content.sentences
+    return next(i for i, s in enumerate(sentences) if s.text.startswith(startswith))
+
+
+def test_runner_up_next_to_the_answer_joins_it(small_engine):
+    from retriever.compose import sentence_span, with_runner_up
+
+    corpus = small_engine.corpus
+    first, second = _row(small_engine, "The ferry crossing"), _row(small_engine, "It now runs")
+    expected = "The ferry crossing reopened last spring. It now runs every hour from the pier."
+    for best, runner_up in ((first, second), (second, first)):
+        span = with_runner_up(corpus, sentence_span(corpus, best, best), runner_up)
+        assert span.text == expected
+        assert corpus.documents[span.doc_id].text[span.start : span.end] == expected
+
+
+def test_runner_up_elsewhere_leaves_the_answer_alone(small_engine):
+    from retriever.compose import sentence_span, with_runner_up
+
+    corpus = small_engine.corpus
+    runs, tickets = _row(small_engine, "It now runs"), _row(small_engine, "Tickets")
+    harbour = _row(small_engine, "The harbour project was")
+    alone = sentence_span(corpus, runs, runs)
+    assert with_runner_up(corpus, alone, None) == alone
+    assert with_runner_up(corpus, alone, tickets) == alone  # the next paragraph
+    assert with_runner_up(corpus, alone, harbour) == alone  # another document
+    pair = sentence_span(corpus, runs - 1, runs)
+    assert with_runner_up(corpus, pair, tickets) == pair  # already widened
+
+
+@pytest.fixture()
+def list_engine(tmp_path, hashing_encoder):
+    text = (
+        "The council will work on several matters, including,\n"
+        "- cleaner buses.\n"
+        "- safer junctions.\n"
+        "Its assets:\n"
+        "  • £2m of road repairs\n"
+        "  • £1m of live schemes, including:\n"
+        "    • a tram study\n"
+        "    • a bridge survey\n"
+        "  • a depot\n"
+    )
+    index_dir = index_of(tmp_path, hashing_encoder, {"lists.txt": text})
+    return Engine.open(index_dir, hashing_encoder, ScoringModel.load())
+
+
+def test_a_line_ending_like_a_lead_in_takes_its_list(list_engine):
+    from retriever.compose import answer_span
+
+    row = _row(list_engine, "The council will work")
+    span = answer_span(list_engine.corpus, row, "other", "What will the council work on?")
+    assert span.text.endswith("- cleaner buses.\n- safer junctions.")
+
+
+def test_a_list_item_ending_in_a_colon_takes_only_its_sub_items(list_engine):
+    from retriever.compose import answer_span
+
+    row = _row(list_engine, "£1m of live schemes")
+    span = answer_span(list_engine.corpus, row, "other", "Name a live scheme.")
+    assert span.text.endswith("• a tram study\n    • a bridge survey")
