@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from index.records import Sentence
-
 from .answer_types import AnswerType, matching_mentions, quantities, quantity_context
 from .corpus import Corpus
 from .schema import Citation, Highlight
@@ -32,14 +30,10 @@ def sentence_span(corpus: Corpus, first: int, last: int) -> AnswerSpan:
     return AnswerSpan(a.doc_id, first, last, a.start, b.end, text)
 
 
-def _same_doc(sentences: list[Sentence], row: int, other: int) -> bool:
-    return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[row].doc_id
-
-
 def same_paragraph(corpus: Corpus, row: int, nxt: int) -> bool:
     """Is sentence ``nxt`` the running-text sentence right after ``row`` in the same paragraph?"""
     sentences = corpus.snapshot.content.sentences
-    if nxt != row + 1 or row < 0 or not _same_doc(sentences, row, nxt):
+    if nxt != row + 1 or row < 0 or not corpus.same_document(row, nxt):
         return False
     a, b = sentences[row], sentences[nxt]
     return (
@@ -64,30 +58,26 @@ def with_runner_up(corpus: Corpus, span: AnswerSpan, runner_up: int | None) -> A
 
 
 def answer_span(corpus: Corpus, row: int, qtype: AnswerType, question: str) -> AnswerSpan:
-    """The sentence, extended when it needs its neighbours: a lead-in line ending in ":" takes its
-    list items; a list item asked for as a list takes its lead-in and siblings; a sentence that
-    lacks the asked-for type while the next one (same paragraph) has it takes the next one."""
+    """The sentence, extended when it needs its neighbours: a lead-in line (ending in ":", or in
+    "including," and the like before list items) takes its list items; a list item ending in ":"
+    takes its deeper-indented sub-items; a list item asked for as a list takes its lead-in and
+    siblings; a sentence that lacks the asked-for type while the next one (same paragraph) has it
+    takes the next one."""
     sentences = corpus.snapshot.content.sentences
     role = sentences[row].role
     if role == "list_item" and qtype == "list":
         first = row
-        while _same_doc(sentences, row, first - 1) and sentences[first - 1].role == "list_item":
+        while corpus.same_document(row, first - 1) and sentences[first - 1].role == "list_item":
             first -= 1
-        if _same_doc(sentences, row, first - 1) and sentences[first - 1].role == "lead_in":
+        if corpus.same_document(row, first - 1) and sentences[first - 1].role == "lead_in":
             row, role = first - 1, "lead_in"
     if role == "text" and _introduces_list(corpus, row):
         role = "lead_in"
     if role == "lead_in":
-        last = row
-        while (
-            _same_doc(sentences, row, last + 1)
-            and sentences[last + 1].role == "list_item"
-            and last - row < MAX_LIST_ITEMS
-        ):
-            last += 1
-        return sentence_span(corpus, row, last)
+        return sentence_span(corpus, row, _last_item(corpus, row))
     if role == "list_item" and sentences[row].text.rstrip().endswith(":"):
-        return _with_sub_items(corpus, row)
+        # A list item ending in ":" introduces a nested list: the items indented deeper.
+        return sentence_span(corpus, row, _last_item(corpus, row, nested=True))
     nxt = row + 1
     if (
         qtype not in ("other", "list")
@@ -110,7 +100,7 @@ def _introduces_list(corpus: Corpus, row: int) -> bool:
     """A running-text line that ends like a lead-in and is followed by list items."""
     sentences = corpus.snapshot.content.sentences
     return (
-        _same_doc(sentences, row, row + 1)
+        corpus.same_document(row, row + 1)
         and sentences[row + 1].role == "list_item"
         and bool(_LIST_INTRO_END.search(sentences[row].text.rstrip()))
     )
@@ -122,20 +112,21 @@ def _line_indent(text: str, offset: int) -> int:
     return len(line) - len(line.lstrip())
 
 
-def _with_sub_items(corpus: Corpus, row: int) -> AnswerSpan:
-    """A list item ending in ":" introduces a nested list: take the items indented deeper."""
+def _last_item(corpus: Corpus, row: int, *, nested: bool = False) -> int:
+    """The last row of the list items introduced by ``row`` (at most MAX_LIST_ITEMS); with
+    ``nested``, only the items indented deeper than ``row``'s own line."""
     sentences = corpus.snapshot.content.sentences
     text = corpus.documents[sentences[row].doc_id].text
-    indent = _line_indent(text, sentences[row].start)
+    indent = _line_indent(text, sentences[row].start) if nested else -1
     last = row
     while (
-        _same_doc(sentences, row, last + 1)
+        corpus.same_document(row, last + 1)
         and sentences[last + 1].role == "list_item"
         and _line_indent(text, sentences[last + 1].start) > indent
         and last - row < MAX_LIST_ITEMS
     ):
         last += 1
-    return sentence_span(corpus, row, last)
+    return last
 
 
 def find_highlight(text: str, qtype: AnswerType, question: str) -> Highlight | None:

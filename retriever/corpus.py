@@ -87,6 +87,15 @@ class Corpus:
             found = self._quantities[row] = quantities(self.snapshot.content.sentences[row].text)
         return found
 
+    def same_document(self, row: int, other: int) -> bool:
+        """Is ``other`` a sentence row of the same document as ``row``?"""
+        sentences = self.snapshot.content.sentences
+        return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[row].doc_id
+
+    def neighbours(self, row: int) -> list[int]:
+        """The sentences just before and after ``row`` in its document."""
+        return [nb for nb in (row - 1, row + 1) if self.same_document(row, nb)]
+
     def idf_of(self, token: str) -> float:
         # An unseen token is as rare as a token can be.
         return self.idf.get(token, math.log(1.0 + (len(self.sentence_token_sets) + 0.5) / 0.5))

@@ -74,21 +74,11 @@ def _term_idf(corpus: Corpus, question_tokens: Sequence[str]) -> dict[str, float
     return {t: corpus.idf_of(t) for t in set(question_tokens)}
 
 
-def _coverage(term_idf: dict[str, float], tokens: frozenset[str]) -> float:
-    """IDF-weighted share of the question's terms that ``tokens`` contains."""
-    total = sum(term_idf.values())
-    if total <= 0:
-        return 0.0
-    return sum(v for t, v in term_idf.items() if t in tokens) / total
-
-
 def window_tokens(corpus: Corpus, row: int) -> frozenset[str]:
     """Tokens of a sentence and its neighbours in the same document."""
-    sentences = corpus.snapshot.content.sentences
     window = set(corpus.sentence_token_sets[row])
-    for nb in (row - 1, row + 1):
-        if 0 <= nb < len(sentences) and sentences[nb].doc_id == sentences[row].doc_id:
-            window |= corpus.sentence_token_sets[nb]
+    for nb in corpus.neighbours(row):
+        window |= corpus.sentence_token_sets[nb]
     return frozenset(window)
 
 
@@ -165,9 +155,8 @@ def sentence_features(
         # Coverage shares, from the few question terms a sentence holds (set intersections).
         matched = tokens & q_set
         window = set(matched)
-        for nb in (row - 1, row + 1):
-            if 0 <= nb < len(sentences) and sentences[nb].doc_id == sentence.doc_id:
-                window |= token_sets[nb] & q_set
+        for nb in corpus.neighbours(row):
+            window |= token_sets[nb] & q_set
         if idf_total > 0:
             f[col["overlap"]] = sum(term_idf[t] for t in matched) / idf_total
             f[col["overlap_window"]] = sum(term_idf[t] for t in window) / idf_total
@@ -190,7 +179,7 @@ def sentence_features(
         f[col["list_lead"]] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
         if q_bigrams:
             f[col["bigram"]] = len(q_bigrams & corpus.sentence_bigrams[row]) / len(q_bigrams)
-        has_prev[i] = row > 0 and sentences[row - 1].doc_id == sentence.doc_id
+        has_prev[i] = corpus.same_document(row, row - 1)
         if len(matched) > 1:
             f[col["proximity"]] = _proximity(content.sentence_tokens[row], q_set)
         if q_names:
