@@ -17,6 +17,8 @@ from index.store import IndexSnapshot
 
 from .answer_types import Mention, Quantity, mentions, quantities
 
+CONTEXT_TITLE_WORDS = 12
+
 
 @dataclass(frozen=True)
 class Corpus:
@@ -95,6 +97,16 @@ class Corpus:
     def neighbours(self, row: int) -> list[int]:
         """The sentences just before and after ``row`` in its document."""
         return [nb for nb in (row - 1, row + 1) if self.same_document(row, nb)]
+
+    def context_of(self, row: int) -> str:
+        """What a reader needs beside a sentence to read it: the document title and the
+        sentence before it (the answer model sees this next to every candidate)."""
+        sentence = self.snapshot.content.sentences[row]
+        # A title longer than a heading is usually a clipped first sentence: keep its start.
+        title = " ".join(self.documents[sentence.doc_id].title.split()[:CONTEXT_TITLE_WORDS])
+        before = self.snapshot.content.sentences[row - 1].text if row > 0 else ""
+        previous = before if self.same_document(row, row - 1) else ""
+        return f"{title}. {previous}".strip() if title else previous
 
     def idf_of(self, token: str) -> float:
         # An unseen token is as rare as a token can be.

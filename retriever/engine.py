@@ -210,6 +210,16 @@ class Engine:
             features_ms,
         )
 
+    def shortlist(self, question: str, mode: Mode = "hybrid") -> tuple[Candidates, list[int]]:
+        """The candidates and their order by the pre-ranker (best first, ties by row): what the
+        answer model reads the head of."""
+        cands = self.candidates(question, mode)
+        scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
+        order = sorted(
+            range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i]))
+        )
+        return cands, order
+
     # ---- answering -----------------------------------------------------------------------
 
     def ask(

@@ -1,0 +1,63 @@
+"""Build the answer model's examples: every training and tuning question asked of its own index.
+
+    python -m eval.train_answer.build_data --out var/answer-data
+
+Indexes (built incrementally with the configured encoder, reused when unchanged):
+``var/bench/squad-index`` (SQuAD v1.1 corpus: its training questions and the evaluation sample),
+``var/bench/squad2-index`` (SQuAD 2.0 corpus), and the configured seed index (gold set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from eval import datasets
+from eval.train_answer.data import build_examples, write_examples
+
+INDEXES = {"squad": Path("var/bench/squad-index"), "squad2": Path("var/bench/squad2-index")}
+
+
+def _engine(settings: Any, index_dir: Path, corpus: Path | None) -> Any:
+    from index.pipeline import ingest
+    from service.wiring import make_encoder, open_engine
+
+    if corpus is not None:
+        ingest([corpus], index_dir, make_encoder(settings), settings.ingest_config(), progress=False)
+    return open_engine(settings.model_copy(update={"index_dir": index_dir}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.settings import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("var/answer-data"))
+    parser.add_argument("--only", choices=["squad-train", "squad", "squad2", "gold"], nargs="*")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    jobs = [
+        ("squad-train", "squad", datasets.load_squad_train, datasets.squad_corpus()),
+        ("squad", "squad", datasets.load_squad, datasets.squad_corpus()),
+        ("squad2", "squad2", datasets.load_squad2, datasets.squad2_corpus()),
+        ("gold", "gold", datasets.load_gold, None),
+    ]
+    engines: dict[str, Any] = {}
+    for name, index, loader, corpus in jobs:
+        if args.only and name not in args.only:
+            continue
+        if index not in engines:
+            index_dir = INDEXES.get(index, settings.index_dir)
+            engines[index] = _engine(settings, index_dir, corpus)
+        started = time.perf_counter()
+        n = write_examples(
+            args.out / f"{name}.jsonl", build_examples(engines[index], loader(), name)
+        )
+        print(f"{name}: {n} questions in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

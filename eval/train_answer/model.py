@@ -1,0 +1,84 @@
+"""The answer model in torch, for training and export: the bundled MiniLM encoder with two heads.
+
+- ``answer``: one logit from the [CLS] vector: does this sentence answer the question?
+- ``span``: start and end logits per token: where in the sentence the answer is (the highlight).
+
+Loss: binary cross-entropy on the answer logit, plus cross-entropy of the gold start and end
+token on positive candidates (``-100`` elsewhere, ignored), weighted by ``span_weight``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BertModel
+
+IGNORE = -100
+
+
+class AnswerReader(nn.Module):
+    def __init__(self, base: Path, layers: int | None = None, span_weight: float = 0.5) -> None:
+        super().__init__()
+        self.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+        if layers is not None and layers < len(self.bert.encoder.layer):
+            # The first layers of the bundled model: fewer layers read faster when serving.
+            self.bert.encoder.layer = self.bert.encoder.layer[:layers]
+            self.bert.config.num_hidden_layers = layers
+        hidden = int(self.bert.config.hidden_size)
+        self.answer = nn.Linear(hidden, 1)
+        self.span = nn.Linear(hidden, 2)
+        self.span_weight = span_weight
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+    ) -> dict[str, Any]:
+        hidden = self.bert(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        answer_logit = self.answer(hidden[:, 0]).squeeze(-1)
+        start_logits, end_logits = self.span(hidden).unbind(-1)
+        # Padding can never start or end an answer.
+        pad = attention_mask == 0
+        start_logits = start_logits.masked_fill(pad, -1e4)
+        end_logits = end_logits.masked_fill(pad, -1e4)
+        out: dict[str, Any] = {
+            "answer_logit": answer_logit,
+            "start_logits": start_logits,
+            "end_logits": end_logits,
+        }
+        if labels is not None:
+            loss = nn.functional.binary_cross_entropy_with_logits(answer_logit, labels.float())
+            if start_positions is not None and end_positions is not None:
+                has_span = (start_positions != IGNORE).any()
+                if has_span:
+                    ce = nn.functional.cross_entropy
+                    span_loss = (
+                        ce(start_logits, start_positions, ignore_index=IGNORE)
+                        + ce(end_logits, end_positions, ignore_index=IGNORE)
+                    ) / 2
+                    loss = loss + self.span_weight * span_loss
+            out["loss"] = loss
+        return out
+
+
+class ExportedReader(nn.Module):
+    """The same model with positional outputs, as the ONNX graph exposes them."""
+
+    def __init__(self, reader: AnswerReader) -> None:
+        super().__init__()
+        self.reader = reader
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.reader(input_ids, attention_mask, token_type_ids)
+        return out["answer_logit"], out["start_logits"], out["end_logits"]

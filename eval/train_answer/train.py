@@ -1,0 +1,193 @@
+"""Fine-tune the answer model with transformers' Trainer on the examples from ``build_data``.
+
+    python -m eval.train_answer.train --data var/answer-data --out var/answer-train/run
+
+Training pairs come from train-split questions only: each answerable question's positive
+candidates plus its hardest negatives (the best pre-ranked candidates that do not answer), each
+unanswerable question's best pre-ranked candidates as negatives, all within the shortlist the
+model reads when serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eval.train_answer.data import QuestionExamples, read_examples
+
+TRAIN_FILES = ("squad-train", "squad2")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    layers: int = 6
+    max_length: int = 96
+    shortlist: int = 12  # negatives are drawn from this head of the pre-ranked candidates
+    negatives: int = 3  # per answerable question
+    unanswerable_negatives: int = 4  # per unanswerable question
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 6e-5
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    span_weight: float = 0.5
+    seed: int = 13
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    sentence: str
+    context: str
+    label: int
+    span: tuple[int, int] | None
+
+
+def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[Pair]:
+    pairs: list[Pair] = []
+    for item in items:
+        head = [c for c in item.candidates[: config.shortlist] if c.label is not None]
+        positives = [c for c in head if c.label == 1]
+        negatives = [c for c in head if c.label == 0]
+        keep = config.negatives if item.answerable else config.unanswerable_negatives
+        for c in positives + negatives[:keep]:
+            pairs.append(Pair(item.question, c.sentence, c.context, int(c.label or 0), c.span))
+    return pairs
+
+
+def token_span(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int] | None:
+    """Sentence-token indices (first, last) covering the character span."""
+    start, end = span
+    first = next((i for i, (a, b) in enumerate(offsets) if b > start), None)
+    last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < end), None)
+    if first is None or last is None or last < first:
+        return None
+    return first, last
+
+
+def encode_pair(tokenizer: Any, pair: Pair, max_length: int) -> dict[str, Any]:
+    from retriever.answer_model import Candidate, encode_pairs
+
+    from .model import IGNORE
+
+    batch = encode_pairs(tokenizer, pair.question, [Candidate(pair.sentence, pair.context)],
+                         max_length)
+    start = end = IGNORE
+    if pair.label == 1 and pair.span is not None:
+        found = token_span(batch.sentence_offsets[0], pair.span)
+        if found is not None:
+            first = int(batch.sentence_first[0])
+            start, end = first + found[0], first + found[1]
+    return {
+        "input_ids": batch.input_ids[0].tolist(),
+        "attention_mask": batch.attention_mask[0].tolist(),
+        "token_type_ids": batch.token_type_ids[0].tolist(),
+        "labels": pair.label,
+        "start_positions": start,
+        "end_positions": end,
+    }
+
+
+def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    width = max(len(r["input_ids"]) for r in rows)
+    out: dict[str, Any] = {}
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        out[key] = torch.tensor([r[key] + [0] * (width - len(r[key])) for r in rows])
+    for key in ("labels", "start_positions", "end_positions"):
+        out[key] = torch.tensor([r[key] for r in rows])
+    return out
+
+
+def base_model_dir() -> Path:
+    from index.embed import DEFAULT_MODEL, resolve_model_path
+
+    return resolve_model_path(DEFAULT_MODEL)
+
+
+def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
+    import torch
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from .model import AnswerReader
+
+    torch.set_num_threads(config.threads)
+    set_seed(config.seed)
+    items = [
+        item
+        for name in TRAIN_FILES
+        for item in read_examples(data_dir / f"{name}.jsonl")
+        if item.split == "train"
+    ]
+    pairs = training_pairs(items, config)
+    random.Random(config.seed).shuffle(pairs)
+    base = base_model_dir()
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    rows = [encode_pair(tokenizer, p, config.max_length) for p in pairs]
+    model = AnswerReader(base, config.layers, config.span_weight)
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        warmup_steps=int(config.warmup_ratio * config.epochs * len(rows) / config.batch_size),
+        weight_decay=config.weight_decay,
+        lr_scheduler_type="linear",
+        logging_steps=20,
+        save_strategy="no",
+        report_to=[],
+        seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate)
+    started = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"))
+    summary = {
+        "config": asdict(config),
+        "questions": len(items),
+        "pairs": len(pairs),
+        "positives": sum(p.label for p in pairs),
+        "train_seconds": round(seconds, 1),
+        "train_loss": round(float(result.training_loss), 4),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "log": trainer.state.log_history,
+    }
+    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("var/answer-data"))
+    parser.add_argument("--out", type=Path, default=Path("var/answer-train/run"))
+    for name, default in asdict(TrainConfig()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
+    args = parser.parse_args(argv)
+    fields = {k: getattr(args, k) for k in asdict(TrainConfig())}
+    summary = train(args.data, args.out, TrainConfig(**fields))
+    print(json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
