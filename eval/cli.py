@@ -1,10 +1,14 @@
 """``citeqa eval``: run a question set, write a results folder, optionally apply the quality gate.
 
     citeqa eval                                  # seed gold set, test split, all three modes
-    citeqa eval --dataset squad --split all      # SQuAD sample (ingests var/bench/squad-index)
+    citeqa eval --dataset squad --split all      # SQuAD sample, dev+test (var/bench/squad-index)
+    citeqa eval --dataset squad2                 # SQuAD 2.0: abstention (var/bench/squad2-index)
     citeqa eval --dataset scifact                # SciFact retrieval (var/bench/scifact-index)
     citeqa eval --url http://localhost:8000      # a running service (hybrid only)
     citeqa eval --out eval/results/gold --gate   # refresh the committed report, then gate it
+
+Reports lead with the test split and show dev beside it; questions of split "train" (articles the
+scoring weights were fitted on) are never asked, not even with --split all.
 
 Exit codes: 0 done (and the gate passed), 1 gate failed or the target is unusable, 2 bad usage.
 """
@@ -23,7 +27,11 @@ from .harness import MODES, EngineTarget, EvalRun, HttpTarget, ServiceError, run
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 BENCH_INDEX_ROOT = Path("var/bench")
 RETRIEVAL_DEPTH = 1000  # fusion depth per retriever for retrieval-only sets (recall@100)
-DATASETS = ("gold", "squad", "scifact")
+DATASETS = ("gold", "squad", "squad2", "scifact")
+LOADERS = {"gold": datasets.load_gold, "squad": datasets.load_squad,
+           "squad2": datasets.load_squad2, "scifact": datasets.load_scifact}
+CORPORA = {"squad": datasets.squad_corpus, "squad2": datasets.squad2_corpus,
+           "scifact": datasets.scifact_corpus}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--dataset", choices=DATASETS, default="gold")
-    p.add_argument("--split", choices=("test", "dev", "all"), default="test")
+    p.add_argument("--split", choices=("test", "dev", "all"), default="test",
+                   help="test (the headline), dev, or all (dev and test; train is never asked)")
     p.add_argument("--modes", type=_modes, default=None,
                    help="comma-separated subset of hybrid,dense,bm25 (default: all in-process, "
                         "hybrid with --url)")
@@ -67,10 +76,10 @@ def _err(message: str) -> None:
 
 
 def select_questions(dataset: str, split: str) -> list[datasets.Question]:
-    loader = {"gold": datasets.load_gold, "squad": datasets.load_squad,
-              "scifact": datasets.load_scifact}[dataset]
-    questions = loader()
-    return [q for q in questions if split == "all" or q.split == split]
+    """The questions of ``split``; "all" is dev and test: a train question is never evaluated."""
+    questions = LOADERS[dataset]()
+    return [q for q in questions
+            if q.split != "train" and (split == "all" or q.split == split)]
 
 
 def bench_engine(dataset: str, index_dir: Path, settings: Any, quiet: bool) -> Any:
@@ -78,7 +87,7 @@ def bench_engine(dataset: str, index_dir: Path, settings: Any, quiet: bool) -> A
     from index.pipeline import ingest
     from service.wiring import make_encoder, open_engine
 
-    corpus = datasets.squad_corpus() if dataset == "squad" else datasets.scifact_corpus()
+    corpus = CORPORA[dataset]()
     encoder = make_encoder(settings)
     result = ingest([corpus], index_dir, encoder, settings.ingest_config(), progress=not quiet)
     for problem in result.skipped:

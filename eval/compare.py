@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 # Metrics where lower is better; every other compared metric is higher-is-better.
-LOWER_IS_BETTER = {"false_abstention_rate", "ece", "errors"}
+LOWER_IS_BETTER = {"false_abstention_rate", "conflict_false_alarm_rate", "ece", "errors"}
 COMPARED = (
-    "accuracy", "answer_at_1", "exact_span", "hit_at_1", "hit_at_5", "mrr",
+    "accuracy", "answer_at_1", "exact_span", "span_em", "span_f1", "conflict_false_alarm_rate",
+    "conflict_recall", "hit_at_1", "hit_at_5", "mrr",
     "passage_recall_at_1", "passage_recall_at_5", "doc_accuracy_at_1", "doc_recall_at_5",
     "ndcg_at_10", "recall_at_10", "recall_at_100", "citation_validity", "answer_grounding",
     "abstention_precision", "abstention_recall", "false_abstention_rate", "ece", "errors",

@@ -20,7 +20,7 @@ class Question:
     answers: tuple[str, ...]  # empty: the collection does not hold the answer
     docs: tuple[str, ...]  # supporting doc ids
     kind: str
-    split: str  # "dev" (tuning) or "test" (reporting)
+    split: str  # "train" (fitting), "dev" (tuning) or "test" (reporting)
     passage: str = ""  # SQuAD: the gold paragraph
     extra: dict[str, str] = field(default_factory=dict)
 

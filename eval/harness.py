@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 from tqdm import tqdm
 
-from . import metrics
+from . import metrics, spans
 from .datasets import Question
 
 MODES = ("hybrid", "dense", "bm25")
@@ -206,6 +206,8 @@ def score_answer(
         "correct": metrics.question_correct(text, abstained, q.answers),
         "answer_correct": metrics.answer_correct(text, abstained, q.answers),
         "span_exact": metrics.span_exact(text, highlight, abstained, q.answers),
+        **_span_scores(text, highlight, abstained, q.answers),
+        "quote_chars": len(text) if text and not abstained else None,
         "citation_hits": hits,
         "first_hit_rank": metrics.first_hit_rank(hits),
         "ranked_docs": ranked_docs,
@@ -229,6 +231,17 @@ def score_answer(
     return row
 
 
+def _span_scores(
+    text: str | None, highlight: dict[str, int] | None, abstained: bool, answers: Sequence[str]
+) -> dict[str, float | None]:
+    """Per-row SQuAD EM/F1 of the highlighted span (None for an unanswerable question)."""
+    if not answers:
+        return {"span_em": None, "span_f1": None}
+    predicted = spans.span_prediction(text, highlight, abstained)
+    return {"span_em": spans.exact_match(predicted, answers),
+            "span_f1": spans.token_f1(predicted, answers)}
+
+
 def error_row(q: Question, mode: str, error: str, *, retrieval: bool = False) -> dict[str, Any]:
     """A question that could not be asked: wrong on every metric, and counted as an error."""
     row = _base_row(q, mode) | {"error": error, "ranked_docs": [], "latency_ms": None}
@@ -238,7 +251,8 @@ def error_row(q: Question, mode: str, error: str, *, retrieval: bool = False) ->
         "answer": None, "highlight": None, "highlight_text": None, "abstained": False,
         "confidence": 0.0, "citations": [], "conflicts": [], "index_version": None,
         "timings_ms": {}, "engine_ms": None, "correct": False, "answer_correct": False,
-        "span_exact": False, "citation_hits": [], "first_hit_rank": None,
+        "span_exact": False, **_span_scores(None, None, False, q.answers), "quote_chars": None,
+        "citation_hits": [], "first_hit_rank": None,
         "doc_recall_at_5": 0.0 if q.docs else None, "ndcg_at_10": 0.0 if q.docs else None,
         "citations_checked": 0, "citations_invalid": 0, "citation_problems": [],
         "grounding_errors": [], "calibration_outcome": False,

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+from . import spans
 from .normalize import contains_answer, normalize_answer
 
 Row = Mapping[str, Any]
+R = TypeVar("R", bound=Mapping[str, Any])
 CALIBRATION_BINS = 10
 
 
@@ -236,6 +238,47 @@ def exact_span_rate(rows: Sequence[Row]) -> float | None:
     return mean(r["span_exact"] for r in answerable(rows))
 
 
+def _span_prediction(row: Row) -> str | None:
+    # from the row's own fields, so that older rows.jsonl files can be re-scored too
+    return spans.span_prediction(row.get("answer"), row.get("highlight"), bool(row["abstained"]))
+
+
+def span_em(rows: Sequence[Row]) -> float | None:
+    """SQuAD exact match of the highlight (the whole answer when there is none) over ANSWERABLE
+    questions, max over gold answers; abstentions and errors score 0."""
+    return mean(spans.exact_match(_span_prediction(r), r["gold_answers"])
+                for r in answerable(rows))
+
+
+def span_f1(rows: Sequence[Row]) -> float | None:
+    """SQuAD token F1 of the highlight (as ``span_em``) over answerable questions."""
+    return mean(spans.token_f1(_span_prediction(r), r["gold_answers"]) for r in answerable(rows))
+
+
+def answered(rows: Iterable[Row]) -> list[Row]:
+    """Rows that came back with an answer (not abstained, not an error)."""
+    return [r for r in rows if not r["abstained"] and r.get("answer") and not r.get("error")]
+
+
+def median_quote_chars(rows: Sequence[Row]) -> float | None:
+    """Median length in characters of the answer quote over answered questions: how much a user
+    reads to find the answer (a highlight does not shorten the quote)."""
+    return percentile([float(len(r["answer"])) for r in answered(rows)], 50)
+
+
+def conflict_false_alarm_rate(rows: Sequence[Row]) -> float | None:
+    """Of the answered questions whose kind is not "conflict", the share whose answer lists
+    conflicts: a warning the user did not need (None: no such question)."""
+    plain = [r for r in answered(rows) if r["kind"] != "conflict"]
+    return mean(bool(r.get("conflicts")) for r in plain)
+
+
+def conflict_recall(rows: Sequence[Row]) -> float | None:
+    """Of the questions of kind "conflict" (the sources disagree), the share whose answer lists
+    conflicts; an abstention or error lists none and counts as missed (None: no such question)."""
+    return mean(bool(r.get("conflicts")) for r in rows if r["kind"] == "conflict")
+
+
 def hit_at_k(rows: Sequence[Row], k: int, rank_key: str = "first_hit_rank") -> float | None:
     """hit@k over answerable questions: a citation among the first k holds a gold answer. The
     citations of an abstention (offered as "related") count too: this measures retrieval."""
@@ -366,10 +409,16 @@ def summarize_qa(rows: Sequence[Row]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "questions": len(rows),
         "answerable": len(answerable(rows)),
+        "unanswerable": len(rows) - len(answerable(rows)),
         "errors": len(rows) - len(ok),
         "accuracy": accuracy(rows),
         "answer_at_1": answer_at_1(rows),
         "exact_span": exact_span_rate(rows),
+        "span_em": span_em(rows),
+        "span_f1": span_f1(rows),
+        "median_quote_chars": median_quote_chars(rows),
+        "conflict_false_alarm_rate": conflict_false_alarm_rate(rows),
+        "conflict_recall": conflict_recall(rows),
     }
     for k in K_VALUES:
         out[f"hit_at_{k}"] = hit_at_k(rows, k)
@@ -411,6 +460,33 @@ def summarize_retrieval(rows: Sequence[Row]) -> dict[str, Any]:
         "mrr": mean(reciprocal_rank(rank) for rank in first),
         "latency_ms": latency(rows),
     }
+
+
+REPORTED_SPLITS = ("test", "dev")  # the order reports show them in: test leads, dev beside it
+
+
+def reported(rows: Iterable[R]) -> list[R]:
+    """Rows that may enter a reported figure: never a question of split "train" (the scoring
+    weights were fitted on those articles)."""
+    return [r for r in rows if r.get("split") != "train"]
+
+
+def headline_split(rows: Sequence[Row]) -> str | None:
+    """The split the headline figures describe: "test" whenever the rows hold test questions,
+    else the first reported split present (a dev-only run), None for no reported rows."""
+    present = {r.get("split") for r in reported(rows)}
+    return next((s for s in REPORTED_SPLITS if s in present), next(iter(present), None))
+
+
+def by_split(rows: Sequence[Row], summarize: Any = summarize_qa) -> dict[str, dict[str, Any]]:
+    """``summarize`` per reported split, test first then dev; with both present also "all"
+    (dev and test together, train never included)."""
+    kept = reported(rows)
+    out = {s: summarize([r for r in kept if r.get("split") == s])
+           for s in REPORTED_SPLITS if any(r.get("split") == s for r in kept)}
+    if len(out) > 1:
+        out["all"] = summarize(kept)
+    return out
 
 
 def by_kind(rows: Sequence[Row], summarize: Any = summarize_qa) -> dict[str, dict[str, Any]]:

@@ -17,8 +17,12 @@ from .harness import EvalRun
 
 # (summary key, label); a key with a dot reads a nested value ("latency_ms.p50").
 QA_TABLE = [
-    ("accuracy", "accuracy (all questions)"), ("answer_at_1", "answer@1"),
-    ("exact_span", "exact span"), ("hit_at_1", "hit@1"), ("hit_at_5", "hit@5"),
+    ("questions", "questions"), ("unanswerable", "unanswerable questions"),
+    ("accuracy", "overall correctness (all questions)"), ("answer_at_1", "answer@1"),
+    ("exact_span", "exact span"), ("span_em", "span EM (SQuAD)"), ("span_f1", "span F1 (SQuAD)"),
+    ("median_quote_chars", "median quote length (chars)"),
+    ("conflict_false_alarm_rate", "conflict false alarms"), ("conflict_recall", "conflict recall"),
+    ("hit_at_1", "hit@1"), ("hit_at_5", "hit@5"),
     ("hit_at_10", "hit@10"), ("mrr", "MRR"), ("passage_recall_at_1", "passage recall@1"),
     ("passage_recall_at_5", "passage recall@5"), ("passage_recall_at_10", "passage recall@10"),
     ("doc_accuracy_at_1", "doc accuracy@1"), ("doc_recall_at_5", "doc recall@5"),
@@ -35,6 +39,7 @@ RETRIEVAL_TABLE = [
 ]
 KIND_COLUMNS = [
     ("questions", "n"), ("accuracy", "accuracy"), ("answer_at_1", "answer@1"),
+    ("span_f1", "span F1"),
     ("hit_at_5", "hit@5"), ("abstention_rate", "abstained"), ("ece", "ECE"),
     ("latency_ms.p50", "p50 ms"),
 ]
@@ -59,14 +64,26 @@ def fmt(value: Any) -> str:
 
 
 def build_summary(run: EvalRun) -> dict[str, Any]:
-    """summary.json: run facts, then per mode the overall metrics, per-kind metrics and the
-    reliability-diagram bins."""
+    """summary.json: run facts, then per mode the headline metrics (``metrics``: the test split
+    whenever the run has test questions), the metrics per split (test, dev, and "all" = both),
+    per-kind metrics and reliability-diagram bins of the headline split. Rows of split "train"
+    never enter any figure."""
     summarize = metrics.summarize_retrieval if run.task == "retrieval" else metrics.summarize_qa
-    by_mode = {m: [r for r in run.rows if r["mode"] == m] for m in run.modes}
+    kept = metrics.reported(run.rows)
+    headline = metrics.headline_split(kept)
+    all_by_mode = {m: [r for r in kept if r["mode"] == m] for m in run.modes}
+    by_mode = {m: [r for r in rows if r.get("split") == headline]
+               for m, rows in all_by_mode.items()}
+    first = all_by_mode[run.modes[0]] if run.modes else []
     summary: dict[str, Any] = {
         "dataset": run.dataset, "split": run.split, "task": run.task, "target": run.target,
         "modes": run.modes, "top_k": run.top_k,
-        "questions": len(by_mode[run.modes[0]]) if run.modes else 0,
+        "questions": len(first),
+        "headline_split": headline,
+        "split_questions": {s: sum(r.get("split") == s for r in first)
+                            for s in metrics.REPORTED_SPLITS if any(r.get("split") == s
+                                                                    for r in first)},
+        "excluded_train_questions": len({r["id"] for r in run.rows if r.get("split") == "train"}),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "seconds": run.seconds,
         "index_versions": sorted({str(v) for v in [run.index_version]
@@ -74,6 +91,7 @@ def build_summary(run: EvalRun) -> dict[str, Any]:
         "weights_version": run.weights_version,
         "missing_docs": run.missing_docs,
         "metrics": {m: summarize(rows) for m, rows in by_mode.items()},
+        "per_split": {m: metrics.by_split(rows, summarize) for m, rows in all_by_mode.items()},
         "per_kind": {m: metrics.by_kind(rows, summarize) for m, rows in by_mode.items()},
     }
     if run.task == "qa":
@@ -87,15 +105,37 @@ def build_summary(run: EvalRun) -> dict[str, Any]:
     return summary
 
 
+def _columns(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(header, metrics) per column: each mode's splits, test first and dev beside it; a
+    one-split run has one column per mode, headed by the mode."""
+    columns = []
+    for mode in summary["modes"]:
+        per_split = summary.get("per_split", {}).get(mode) or {None: summary["metrics"][mode]}
+        splits = [s for s in per_split if s != "all"]
+        for split in splits:
+            header = mode if len(splits) == 1 else f"{mode} {split}"
+            columns.append((header, per_split[split]))
+    return columns
+
+
 def summary_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     spec = RETRIEVAL_TABLE if summary["task"] == "retrieval" else QA_TABLE
-    modes = summary["modes"]
+    columns = _columns(summary)
     table = []
     for key, label in spec:
-        values = [lookup(summary["metrics"][m], key) for m in modes]
+        values = [lookup(values, key) for _, values in columns]
         if any(v is not None for v in values) or key == "errors":
             table.append([label, *(fmt(v) for v in values)])
-    return ["metric", *modes], table
+    return ["metric", *(header for header, _ in columns)], table
+
+
+def split_note(summary: dict[str, Any]) -> str:
+    """One sentence on which questions the figures cover (printed under every summary)."""
+    counts = ", ".join(f"{s} {n}" for s, n in summary.get("split_questions", {}).items())
+    excluded = summary.get("excluded_train_questions", 0)
+    return (f"Headline figures: the {summary.get('headline_split') or '–'} split (questions: "
+            f"{counts or '–'}); test leads, dev is shown beside it. Questions of split train are "
+            f"never evaluated or reported ({excluded} left out of this run).")
 
 
 def console_table(summary: dict[str, Any]) -> str:
@@ -108,7 +148,8 @@ def console_table(summary: dict[str, Any]) -> str:
     )
     title = (f"citeqa eval — {summary['dataset']} ({summary['split']}, "
              f"{summary['questions']} questions) — {summary['target']}")
-    out = [title, line(headers), line(["-" * w for w in widths]), *(line(r) for r in table)]
+    out = [title, line(headers), line(["-" * w for w in widths]), *(line(r) for r in table),
+           split_note(summary)]
     if summary.get("compare"):
         c = summary["compare"]
         out.append(f"vs {c['previous']}: {c['worse']} got worse, {c['better']} got better")
@@ -158,23 +199,26 @@ def _blocks(
               f"weights {summary.get('weights_version') or '–'}, "
               f"{summary['created']}. Run time (s): "
               + ", ".join(f"{m} {s}" for m, s in summary["seconds"].items())),
-        ("h2", "Summary"), ("table", *summary_table(summary)),
+        ("h2", "Summary"), ("p", split_note(summary)), ("table", *summary_table(summary)),
     ]
     if summary.get("missing_docs"):
         blocks.append(("p", "Warning: gold documents missing from the index: "
                        + ", ".join(summary["missing_docs"])))
     if summary["task"] == "qa":
         kinds = sorted(summary["per_kind"][first])
+        head = summary.get("headline_split") or "–"
         if len(kinds) > 1:
-            blocks += [("h2", "Per kind (accuracy by mode)"), ("table", ["kind", *modes], [
+            blocks += [("h2", f"Per kind (accuracy by mode, {head} split)"),
+                       ("table", ["kind", *modes], [
                 [k, *(fmt(lookup(summary["per_kind"][m].get(k, {}), "accuracy")) for m in modes)]
                 for k in kinds
             ]), ("img", "per_kind_accuracy.png")]
-        blocks += [("h2", f"Per kind ({first})"), ("table", ["kind", *[c for _, c in KIND_COLUMNS]],
+        blocks += [("h2", f"Per kind ({first}, {head} split)"),
+                   ("table", ["kind", *[c for _, c in KIND_COLUMNS]],
                     [[k, *(fmt(lookup(summary["per_kind"][first][k], key))
                            for key, _ in KIND_COLUMNS)] for k in kinds])]
         calibration_headers = ["bin", *[f"{m} n / conf / acc" for m in modes]]
-        blocks += [("h2", "Calibration"), ("table", calibration_headers, [
+        blocks += [("h2", f"Calibration ({head} split)"), ("table", calibration_headers, [
             [f"{b['lower']:.1f}–{b['upper']:.1f}", *(
                 "{} / {} / {}".format(
                     summary["reliability"][m][i]["count"],
@@ -223,8 +267,9 @@ def _failure_blocks(
     bad = [r for r in rows if r["mode"] == mode and not r["correct"]]
     invalid = [r for r in rows if r.get("citation_problems") or r.get("grounding_errors")]
     out: list[Block] = [("h2", f"Wrong answers ({mode}): {len(bad)}"), ("table",
-        ["id", "kind", "question", "gold", "answer", "conf"], [
-            [r["id"], r["kind"], r["question"][:120], " | ".join(r["gold_answers"])[:80] or "—",
+        ["id", "split", "kind", "question", "gold", "answer", "conf"], [
+            [r["id"], r.get("split", ""), r["kind"], r["question"][:120],
+             " | ".join(r["gold_answers"])[:80] or "—",
              r.get("error") or ("(abstained)" if r["abstained"] else (r["answer"] or "")[:160]),
              fmt(r["confidence"])]
             for r in bad[:MAX_LISTED]])]
@@ -291,6 +336,7 @@ def write_results(
     """Write the results folder and return the summary. ``previous``: a results folder (or its
     rows.jsonl) to diff against; it is read before anything in ``out_dir`` is replaced."""
     summary = build_summary(run)
+    rows = metrics.reported(run.rows)  # train rows are not written, diffed or listed either
     diff = None
     if previous is not None:
         prev_rows = read_rows(previous)
@@ -298,19 +344,19 @@ def write_results(
         prev_summary_path = prev_dir / "summary.json"
         prev_summary = (json.loads(prev_summary_path.read_text())
                         if prev_summary_path.is_file() else None)
-        diff = diff_rows(prev_rows, run.rows)
+        diff = diff_rows(metrics.reported(prev_rows), rows)
         summary["compare"] = {
             "previous": str(previous), "worse": len(diff["worse"]), "better": len(diff["better"]),
             "deltas": metric_deltas(prev_summary, summary) if prev_summary else [],
             "worse_questions": diff["worse"],
         }
     out_dir.mkdir(parents=True, exist_ok=True)
-    charts = _charts(summary, run.rows)
-    blocks = _blocks(summary, run.rows, diff, charts)
+    charts = _charts(summary, rows)
+    blocks = _blocks(summary, rows, diff, charts)
     title = f"citeqa eval {summary['dataset']} {summary['split']}"
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     with (out_dir / "rows.jsonl").open("w", encoding="utf-8") as fh:
-        for row in run.rows:
+        for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     for name, png in charts.items():
         (out_dir / name).write_bytes(png)

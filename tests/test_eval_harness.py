@@ -14,9 +14,19 @@ from urllib.parse import unquote
 
 import pytest
 
+from eval import cli as eval_cli
 from eval import gate, report
 from eval.datasets import Question
-from eval.harness import MODES, EngineTarget, HttpTarget, run
+from eval.harness import (
+    MODES,
+    DocumentCache,
+    EngineTarget,
+    EvalRun,
+    HttpTarget,
+    error_row,
+    run,
+    score_answer,
+)
 from index.embed import HashingEncoder
 from index.pipeline import IngestConfig, ingest
 from retriever.engine import Engine
@@ -113,7 +123,7 @@ def test_gate_lists_the_questions_behind_a_failing_metric(engine: Engine) -> Non
     summary = report.build_summary(result)
     strict = {"dataset": "gold", "split": "test", "mode": "hybrid",
               "minimums": {"answer_at_1": 1.0, "citation_validity": 1.0},
-              "maximums": {"errors": 0}}
+              "maximums": {"errors": 0}, "tolerance": {"method": "exact"}}
     reference = [r | {"answer_correct": True} for r in result.rows]
     verdict = gate.check(summary, result.rows, strict, reference)
     assert not verdict.passed
@@ -234,3 +244,149 @@ def test_cli_runs_the_gold_set_and_diffs_against_the_previous_run(
     assert summary["compare"]["previous"] == str(out) and summary["compare"]["worse"] == 0
     assert citeqa(["eval", "--dataset", "squad", "--gate"]) == 2  # the gate is gold/test only
     assert citeqa(["eval", "--url", "http://x", "--modes", "dense"]) == 2
+
+
+# ---- pure: rows, splits and the gate on hand-made answers (no engine) -----------------------
+
+TEXT = "Harbour Report. The harbour bridge opened on 4 May 1998 after six years of work."
+SENTENCE = "The harbour bridge opened on 4 May 1998 after six years of work."
+
+
+def _answer(abstain: bool = False, highlight: dict | None = None, conflicts: int = 0) -> dict:
+    """An Answer object as the engine returns it, quoting SENTENCE from document "alpha"."""
+    start = TEXT.index(SENTENCE)
+    cite = {"doc_id": "alpha", "quote": SENTENCE, "start": start, "end": start + len(SENTENCE),
+            "passage": TEXT, "passage_start": 0, "passage_end": len(TEXT), "score": 0.5}
+    return {"answer": None if abstain else SENTENCE, "abstained": abstain,
+            "highlight": None if abstain else highlight, "confidence": 0.7,
+            "citations": [cite], "conflicts": [cite] * conflicts, "timings_ms": {"total": 1.0}}
+
+
+def _row(qid: str, split: str, answers: tuple[str, ...], abstain: bool = False,
+         highlight: dict | None = None, conflicts: int = 0) -> dict:
+    q = Question(qid, "When did the bridge open?", answers, ("alpha",),
+                 "date" if answers else "unanswerable", split)
+    answer = _answer(abstain, highlight, conflicts)
+    return score_answer(q, "hybrid", answer, DocumentCache(lambda _: TEXT), 5.0)
+
+
+def _run(rows: list[dict], split: str = "all") -> EvalRun:
+    return EvalRun("gold", split, "qa", "hand-made", ["hybrid"], 10, rows, {"hybrid": 0.1})
+
+
+def test_rows_carry_span_scores_and_quote_length() -> None:
+    at = SENTENCE.index("4 May 1998")
+    hit = _row("a", "test", ("4 May 1998",), highlight={"start": at, "end": at + 10})
+    assert (hit["span_em"], hit["span_f1"], hit["quote_chars"]) == (1.0, 1.0, len(SENTENCE))
+    whole = _row("b", "test", ("4 May 1998",))  # no highlight: the whole quote is the span
+    assert whole["span_em"] == 0.0 and 0.0 < whole["span_f1"] < 1.0
+    abstained = _row("c", "test", ("4 May 1998",), abstain=True)
+    assert (abstained["span_em"], abstained["span_f1"], abstained["quote_chars"]) == (0, 0, None)
+    unanswerable = _row("d", "test", ())
+    assert unanswerable["span_em"] is None and unanswerable["span_f1"] is None
+    q = Question("e", "?", ("x",), (), "factoid", "test")
+    assert error_row(q, "hybrid", "boom")["span_f1"] == 0.0
+
+
+def test_summary_leads_with_test_shows_dev_and_never_reports_train(tmp_path: Path) -> None:
+    at = SENTENCE.index("4 May 1998")
+    right = {"start": at, "end": at + 10}
+    rows = [
+        _row("tr1", "train", ("4 May 1998",), highlight=right),
+        _row("tr2", "train", ("4 May 1998",), highlight=right),
+        _row("d1", "dev", ("4 May 1998",), highlight=right),
+        _row("d2", "dev", ("6 June 2001",)),  # wrong
+        _row("t1", "test", ("4 May 1998",), highlight=right),
+        _row("t2", "test", ("4 May 1998",), abstain=True),  # false abstention
+        _row("t3", "test", (), abstain=True),  # right abstention
+        _row("t4", "test", ("4 May 1998",), conflicts=1, highlight=right),  # a false alarm
+    ]
+    summary = report.write_results(_run(rows), tmp_path / "run")
+    assert summary["headline_split"] == "test"
+    assert summary["split_questions"] == {"test": 4, "dev": 2}
+    assert summary["excluded_train_questions"] == 2 and summary["questions"] == 6
+    head = summary["metrics"]["hybrid"]  # the headline: test only
+    assert head["questions"] == 4 and head["answer_at_1"] == pytest.approx(2 / 3)
+    assert head["span_em"] == pytest.approx(2 / 3)
+    assert head["abstention_recall"] == 1.0
+    assert head["false_abstention_rate"] == pytest.approx(1 / 3)
+    assert head["conflict_false_alarm_rate"] == pytest.approx(1 / 2)
+    assert head["median_quote_chars"] == len(SENTENCE)
+    per_split = summary["per_split"]["hybrid"]
+    assert list(per_split) == ["test", "dev", "all"]
+    assert per_split["dev"]["answer_at_1"] == 0.5 and per_split["all"]["questions"] == 6
+    written = report.read_rows(tmp_path / "run")
+    assert {r["split"] for r in written} == {"dev", "test"}  # train rows are not even written
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "| metric | hybrid test | hybrid dev |" in md
+    assert "Questions of split train are never evaluated or reported (2 left out" in md
+    assert "span F1 (SQuAD)" in md and "conflict false alarms" in md
+    console = report.console_table(summary)
+    assert console.index("hybrid test") < console.index("hybrid dev")
+
+
+def test_split_all_never_selects_train(monkeypatch: pytest.MonkeyPatch) -> None:
+    questions = [Question(f"q{i}", "?", ("x",), ("a",), "squad2", split)
+                 for i, split in enumerate(("train", "dev", "test", "train", "test"))]
+    monkeypatch.setitem(eval_cli.LOADERS, "squad2", lambda: questions)
+    assert [q.id for q in eval_cli.select_questions("squad2", "all")] == ["q1", "q2", "q4"]
+    assert [q.id for q in eval_cli.select_questions("squad2", "test")] == ["q2", "q4"]
+    assert eval_cli.CORPORA["squad2"]().parts[-2:] == ("squad-v2.0-dev", "corpus")
+    assert citeqa(["eval", "--dataset", "squad2", "--gate"]) == 2  # parsed; the gate is gold only
+
+
+def _gate_run(correct: int, wrong: int, invalid: int = 0) -> tuple[dict, list[dict]]:
+    rows = [_row(f"r{i}", "test", ("4 May 1998",)) for i in range(correct)]
+    rows += [_row(f"w{i}", "test", ("6 June 2001",)) for i in range(wrong)]
+    for r in rows[:invalid]:
+        r["citations_invalid"] = 1
+    return report.build_summary(_run(rows, "test")), rows
+
+
+BOUNDS = {"dataset": "gold", "split": "test", "mode": "hybrid",
+          "minimums": {"answer_at_1": 0.85, "citation_validity": 1.0}, "maximums": {"errors": 0}}
+
+
+def test_gate_tolerates_one_question_of_noise_not_two() -> None:
+    one_short = _gate_run(correct=8, wrong=2)  # 0.80: one question under 0.85 * 10
+    two_short = _gate_run(correct=7, wrong=3)  # 0.70: two questions under
+    noisy = BOUNDS | {"tolerance": {"method": "one_question"}}
+    passed = gate.check(*one_short, noisy)
+    assert passed.passed
+    assert "tolerance: one question" in passed.render()
+    failed = gate.check(*two_short, noisy)
+    assert [f.metric for f in failed.failures] == ["answer_at_1"]
+    assert failed.failures[0].margin == pytest.approx(1 / 10)
+    assert "one question of 10" in failed.render()
+    exact = BOUNDS | {"tolerance": {"method": "exact"}}
+    assert not gate.check(*one_short, exact).passed
+    assert "every bound exact" in gate.check(*one_short, exact).render()
+
+
+def test_gate_margin_is_one_over_the_metrics_own_question_count() -> None:
+    _, rows = _gate_run(correct=3, wrong=1)
+    rows.append(_row("u", "test", (), abstain=True))
+    rows.append(_row("dev", "dev", ("4 May 1998",)))  # another split: never counted
+    assert gate.noise_margin("answer_at_1", [r for r in rows if r["split"] == "test"],
+                             BOUNDS) == pytest.approx(1 / 4)
+    assert gate.noise_margin("abstention_recall", rows[:5], BOUNDS) == 1.0
+    assert gate.noise_margin("ece", rows, BOUNDS) == 0.0  # not a per-question rate: exact
+    assert gate.noise_margin("citation_validity", rows, BOUNDS) == 0.0  # an invariant
+
+
+def test_gate_keeps_invariants_exact_and_reads_old_baselines() -> None:
+    assert "tolerance" not in BOUNDS  # the format written before the noise margin existed
+    summary, rows = _gate_run(correct=10, wrong=0, invalid=1)
+    verdict = gate.check(summary, rows, BOUNDS)  # defaults to the one-question margin
+    assert [f.metric for f in verdict.failures] == ["citation_validity"]
+    assert verdict.failures[0].margin == 0.0 and "(exact)" in verdict.render()
+    assert gate.tolerance_method(BOUNDS) == gate.ONE_QUESTION
+    raised = gate.raised_baseline(summary, BOUNDS | {"tolerance": {"method": "one_question"}})
+    assert raised["tolerance"] == {"method": "one_question"}  # kept when raised
+
+
+def test_committed_baseline_states_its_tolerance() -> None:
+    baseline = gate.load_baseline()
+    assert baseline["tolerance"]["method"] == gate.ONE_QUESTION
+    assert set(gate.EXACT) <= set(baseline["tolerance"]["exact"])
+    assert "1/n" in baseline["note"]

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eval import metrics as m
+from eval import spans
 
 DOC = "Alpha beta. The MoU was signed on 19 February 2026. Gamma delta."
 
@@ -283,3 +284,123 @@ def test_retrieval_summary():
     assert s["recall_at_100"] == 0.5
     assert s["ndcg_at_10"] == pytest.approx(1 / math.log2(3) / 2)
     assert s["mrr"] == 0.25
+
+
+# ---- span EM / F1 of the highlight (SQuAD v1.1 definitions) -----------------------------------
+
+
+def test_span_prediction_is_the_highlight_else_the_whole_answer():
+    answer = "Signed on 19 February 2026, at Oxford."
+    assert spans.span_prediction(answer, {"start": 10, "end": 26}, False) == "19 February 2026"
+    assert spans.span_prediction(answer, None, False) == answer
+    assert spans.span_prediction(answer, {"start": 5, "end": 99}, False) == answer  # out of bounds
+    assert spans.span_prediction(answer, {"start": 3, "end": 3}, False) == answer  # empty
+    assert spans.span_prediction(answer, {"start": 10, "end": 26}, True) is None
+    assert spans.span_prediction(None, None, False) is None
+
+
+def test_exact_match_normalises_and_takes_the_best_gold():
+    assert spans.exact_match("The Eiffel Tower!", ["eiffel tower"]) == 1.0
+    assert spans.exact_match("Eiffel Tower in Paris", ["eiffel tower"]) == 0.0
+    assert spans.exact_match("1998", ["4 May 1998", "1998"]) == 1.0
+    assert spans.exact_match(None, ["x"]) == 0.0 and spans.exact_match("x", []) == 0.0
+
+
+def test_token_f1_matches_the_squad_script():
+    # pred tokens {cat, sat}, gold {cat, sat, on, mat}: P = 1, R = 1/2, F1 = 2/3
+    assert spans.token_f1("the cat sat", ["cat sat on the mat"]) == pytest.approx(2 / 3)
+    # max over gold answers; repeated tokens count as often as both sides have them
+    assert spans.token_f1("x x y", ["zzz", "x y"]) == pytest.approx(0.8)  # P 2/3, R 1
+    assert spans.token_f1("dog", ["cat"]) == 0.0
+    assert spans.token_f1(None, ["cat"]) == 0.0 and spans.token_f1("cat", []) == 0.0
+    assert spans.token_f1("Cat.", ["the cat"]) == 1.0
+
+
+def test_span_em_f1_over_answerable_rows_abstentions_zero():
+    answer = "It opened on 4 May 1998 after six years."
+    rows = [
+        row(gold_answers=["4 May 1998"], answer=answer, highlight={"start": 13, "end": 23}),
+        row(gold_answers=["4 May 1998"], answer=answer, highlight=None),  # whole quote predicted
+        row(gold_answers=["4 May 1998"], answer=None, abstained=True),  # counts 0
+        row(gold_answers=[], answer=None, abstained=True),  # unanswerable: not counted
+    ]
+    whole = spans.token_f1(answer, ["4 May 1998"])
+    assert 0 < whole < 1
+    assert m.span_em(rows) == pytest.approx(1 / 3)
+    assert m.span_f1(rows) == pytest.approx((1 + whole + 0) / 3)
+    assert m.span_em(rows[3:]) is None and m.span_f1(rows[3:]) is None
+
+
+# ---- quote length, conflicts ------------------------------------------------------------------
+
+
+def test_median_quote_chars_over_answered_questions_only():
+    rows = [row(answer="abc"), row(answer="abcdefg"), row(answer="abcde"),
+            row(answer=None, abstained=True), row(answer="x" * 99, error="boom")]
+    assert m.median_quote_chars(rows) == 5.0
+    assert m.median_quote_chars(rows[:2]) == 5.0  # even count: mean of the middle two
+    assert m.median_quote_chars(rows[3:]) is None
+
+
+def test_conflict_false_alarms_and_recall():
+    flag = [{"doc_id": "d2", "quote": "44,000 jobs"}]
+    rows = [
+        row(conflicts=flag),  # false alarm
+        row(conflicts=[]), row(), row(kind="numeric", conflicts=[]),
+        row(answer=None, abstained=True, conflicts=flag),  # not answered: not counted
+        row(kind="conflict", conflicts=flag),  # found
+        row(kind="conflict", conflicts=[]),  # missed
+        row(kind="conflict", answer=None, abstained=True, conflicts=[]),  # missed
+    ]
+    assert m.conflict_false_alarm_rate(rows) == pytest.approx(1 / 4)
+    assert m.conflict_recall(rows) == pytest.approx(1 / 3)
+    assert m.conflict_recall(rows[:4]) is None
+    assert m.conflict_false_alarm_rate(rows[5:]) is None
+
+
+# ---- abstention as a SQuAD 2.0 set measures it -------------------------------------------------
+
+
+def test_squad2_style_abstention_metrics():
+    rows = [
+        row(gold_answers=[], answer=None, abstained=True, correct=True, answer_correct=False),
+        row(gold_answers=[], answer="Some sentence.", correct=False, answer_correct=False),
+        row(answer=None, abstained=True, correct=False, answer_correct=False),  # false abstention
+        row(answer="wrong", correct=False, answer_correct=False),
+        row(), row(),
+    ]
+    s = m.summarize_qa(rows)
+    assert s["unanswerable"] == 2 and s["answerable"] == 4
+    assert s["abstention_recall"] == 0.5
+    assert s["false_abstention_rate"] == 0.25
+    assert s["answer_at_1"] == 0.5
+    assert s["accuracy"] == pytest.approx(3 / 6)  # overall correctness
+    assert m.summarize_qa(rows[2:])["abstention_recall"] is None  # no unanswerable question
+
+
+# ---- splits ---------------------------------------------------------------------------------
+
+
+def test_splits_lead_with_test_and_never_include_train():
+    rows = [row(id="a", split="train"), row(id="b", split="dev", answer_correct=False),
+            row(id="c", split="test"), row(id="d", split="test", answer_correct=False),
+            row(id="e", split="test")]
+    assert [r["id"] for r in m.reported(rows)] == ["b", "c", "d", "e"]
+    assert m.headline_split(rows) == "test"
+    assert m.headline_split(rows[:2]) == "dev"
+    assert m.headline_split(rows[:1]) is None
+    per = m.by_split(rows)
+    assert list(per) == ["test", "dev", "all"]
+    assert per["test"]["questions"] == 3 and per["test"]["answer_at_1"] == pytest.approx(2 / 3)
+    assert per["dev"]["answer_at_1"] == 0.0
+    assert per["all"]["questions"] == 4  # dev + test, the train row left out
+    assert list(m.by_split(rows[2:])) == ["test"]
+
+
+def test_summary_has_every_new_metric():
+    s = m.summarize_qa([row(split="test", highlight=None, conflicts=[])])
+    for key in ("span_em", "span_f1", "median_quote_chars", "conflict_false_alarm_rate",
+                "conflict_recall", "unanswerable"):
+        assert key in s, key
+    assert s["span_em"] == 1.0 and s["median_quote_chars"] == 1.0
+    assert s["conflict_recall"] is None
