@@ -26,7 +26,8 @@ def _engine(settings: Any, index_dir: Path, corpus: Path | None) -> Any:
     from service.wiring import make_encoder, open_engine
 
     if corpus is not None:
-        ingest([corpus], index_dir, make_encoder(settings), settings.ingest_config(), progress=False)
+        encoder = make_encoder(settings)
+        ingest([corpus], index_dir, encoder, settings.ingest_config(), progress=False)
     return open_engine(settings.model_copy(update={"index_dir": index_dir}))
 
 

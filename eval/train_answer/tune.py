@@ -136,12 +136,15 @@ def choose_threshold(
     """The logit threshold with the most questions right on average over the dev sets, among
     those keeping every set's false abstention within its bar (the lowest bar-keeping threshold
     when none is better)."""
-    logits = sorted({r.logit for rows in rows_by_set.values() for r in rows if np.isfinite(r.logit)})
-    grid = [-math.inf, *np.quantile(logits, np.linspace(0, 1, 401)).tolist()] if logits else [-math.inf]
+    logits = [r.logit for rows in rows_by_set.values() for r in rows if np.isfinite(r.logit)]
+    grid = [-math.inf]
+    if logits:
+        grid += np.quantile(logits, np.linspace(0, 1, 401)).tolist()
     best, best_score = -math.inf, -1.0
     for t in grid:
         figures = {name: summarize(rows, t) for name, rows in rows_by_set.items()}
-        if any(figures[name]["false_abstention"] > bar for name, bar in max_false_abstention.items()):
+        bars = max_false_abstention.items()
+        if any(figures[name]["false_abstention"] > bar for name, bar in bars):
             continue
         score = float(np.mean([f["overall_correct"] for f in figures.values()]))
         if score > best_score:
