@@ -22,7 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -157,6 +157,43 @@ class AnswerModelInfo:
             calibration=Calibration(**data["calibration"]),
             abstain_below=float(data["abstain_below"]),
             fitted_with={str(k): str(v) for k, v in data["fitted_with"].items()},
+        )
+
+
+class Reader(Protocol):
+    """What the engine needs from an answer model (the real one, or a test double)."""
+
+    info: AnswerModelInfo
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> list[Scored]: ...
+
+
+def fitted_with(manifest: dict[str, Any], prerank_version: str) -> dict[str, str]:
+    """What a reader's candidates depend on: the retrieval encoder that built the index and the
+    pre-ranker that ordered the shortlist."""
+    model = manifest.get("model", {})
+    model = model if isinstance(model, dict) else {}
+    return {
+        "encoder": str(model.get("name")),
+        "encoder_weights_sha256": str(model.get("weights_sha256")),
+        "prerank_weights": prerank_version,
+    }
+
+
+def check_reader(info: AnswerModelInfo, manifest: dict[str, Any], prerank_version: str) -> None:
+    """Refuse an answer model that was not fitted on candidates like this index's, naming what
+    differs."""
+    actual = fitted_with(manifest, prerank_version)
+    differences = [
+        f"{key} {info.fitted_with.get(key)!r} (the model) != {value!r} (this index)"
+        for key, value in actual.items()
+        if info.fitted_with.get(key) != value
+    ]
+    if differences:
+        raise AnswerModelError(
+            f"answer model {info.name} was not fitted for this index: " + "; ".join(differences)
+            + " (rebuild the index with the encoder the model was fitted with, or retrain it: "
+            "make train-answer-model)"
         )
 
 

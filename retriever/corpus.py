@@ -15,7 +15,7 @@ import numpy as np
 from index.records import DocumentRecord
 from index.store import IndexSnapshot
 
-from .answer_types import Mention, Quantity, mentions, quantities
+from .language.en import Mention, Quantity, mentions, quantities
 
 CONTEXT_TITLE_WORDS = 12
 
@@ -97,6 +97,9 @@ class Corpus:
     def neighbours(self, row: int) -> list[int]:
         """The sentences just before and after ``row`` in its document."""
         return [nb for nb in (row - 1, row + 1) if self.same_document(row, nb)]
+
+    def sentence_text(self, row: int) -> str:
+        return self.snapshot.content.sentences[row].text
 
     def context_of(self, row: int) -> str:
         """What a reader needs beside a sentence to read it: the document title and the

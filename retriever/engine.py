@@ -7,7 +7,6 @@ breaks ties by row id, and nothing depends on time or randomness except ``timing
 
 from __future__ import annotations
 
-import math
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -22,20 +21,14 @@ from index.manifest import check_compatible
 from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
 
-from .answer_types import AnswerType, content_terms, question_type
-from .compose import (
-    answer_span,
-    citation_for,
-    find_conflicts,
-    find_highlight,
-    sentence_span,
-    with_runner_up,
-)
+from .answer_model import AnswerModelError, Candidate, Reader, check_reader
+from .compose import answer_span, citation_for, find_conflicts, highlight_in, sentence_span
 from .corpus import Corpus
-from .features import FEATURES, coverage_gaps, sentence_features
+from .features import sentence_features
 from .fusion import FusedHit, FusionParams, RankedList, best_per_group, fuse, top_k
+from .language.en import AnswerType, content_terms, question_type
 from .schema import Answer, Citation, RetrieverTrace, SearchHit
-from .weights import CALIBRATION_FEATURES, ScoringModel
+from .weights import ScoringModel
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MAX_QUESTION_CHARS = 1000
@@ -61,13 +54,11 @@ def validate_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> 
 @dataclass(frozen=True)
 class EngineParams:
     fusion: FusionParams = field(default_factory=FusionParams)
-    candidate_chunks: int = 10  # fused chunks whose sentences are scored
+    candidate_chunks: int = 10  # fused chunks whose sentences are pre-ranked
     candidate_sentences: int = 30  # plus the best sentences by dense similarity
     top_k: int = 5  # citations returned
-    conflict_relative: float = 0.5  # a conflicting quote needs ≥ this × the answer's relevance
-    # Quote the runner-up too when it is the best sentence's neighbour and at least half as
-    # likely (score gap below ln 2: the scores are logits of a softmax over the candidates).
-    runner_up_gap: float = math.log(2)
+    answer_candidates: int | None = None  # N pre-ranked sentences the reader reads (None: its own)
+    abstain_below: float | None = None  # confidence threshold (None: the reader's fitted default)
     max_question_chars: int = MAX_QUESTION_CHARS
 
 
@@ -98,28 +89,6 @@ class Candidates:
     features_ms: float = 0.0  # picking the candidate sentences and computing their features
 
 
-def calibration_inputs(
-    corpus: Corpus,
-    cands: Candidates,
-    scores: np.ndarray,
-    order: list[int],
-    absent: frozenset[str] = frozenset(),
-) -> dict[str, float]:
-    """What the confidence calibrator sees about the best candidate (order must be non-empty)."""
-    top = order[0]
-    second = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
-    feats = dict(zip(FEATURES, cands.features[top].tolist(), strict=True))
-    inputs = {name: feats[name] for name in CALIBRATION_FEATURES if name in feats}
-    inputs["top_score"] = float(scores[top])
-    inputs["margin"] = float(scores[top]) - second
-    inputs.update(coverage_gaps(corpus, cands.question_tokens, int(cands.rows[top]), absent))
-    return inputs
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
-
-
 class Engine:
     def __init__(
         self,
@@ -127,12 +96,33 @@ class Engine:
         encoder: Encoder,
         model: ScoringModel,
         params: EngineParams | None = None,
+        reader: Reader | None = None,
     ) -> None:
         check_compatible(snapshot.manifest, encoder.identity, TOKENIZER_VERSION, encoder=encoder)
+        # Without a reader the engine retrieves and pre-ranks (search, shortlists) but cannot
+        # answer: the answer model's own fitting builds its examples that way.
+        if reader is not None:
+            check_reader(reader.info, snapshot.manifest, model.version)
+        self._reader = reader
         self.corpus = Corpus.from_snapshot(snapshot)
         self.encoder = encoder
         self.model = model
         self.params = params or EngineParams()
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            raise AnswerModelError("this engine has no answer model: it can search, not answer")
+        return self._reader
+
+    @property
+    def answer_candidates(self) -> int:
+        return self.params.answer_candidates or self.reader.info.candidates
+
+    @property
+    def abstain_below(self) -> float:
+        chosen = self.params.abstain_below
+        return self.reader.info.abstain_below if chosen is None else chosen
 
     @classmethod
     def open(
@@ -141,8 +131,11 @@ class Engine:
         encoder: Encoder,
         model: ScoringModel | None = None,
         params: EngineParams | None = None,
+        reader: Reader | None = None,
     ) -> Engine:
-        return cls(load_snapshot(index_dir), encoder, model or ScoringModel.load(), params)
+        return cls(
+            load_snapshot(index_dir), encoder, model or ScoringModel.load(), params, reader
+        )
 
     @property
     def version(self) -> str:
@@ -226,48 +219,51 @@ class Engine:
         self, question: str, top_k: int | None = None, *, debug: bool = False, mode: Mode = "hybrid"
     ) -> Answer:
         started = time.perf_counter()
-        cands = self.candidates(question, mode)
-        t_score = time.perf_counter()
+        cands, order = self.shortlist(question, mode)
+        t_read = time.perf_counter()
         k = top_k or self.params.top_k
-        scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
-        order = sorted(
-            range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i]))
+        head = [int(cands.rows[i]) for i in order[: self.answer_candidates]]
+        rest = [int(cands.rows[i]) for i in order[self.answer_candidates :]]
+        corpus = self.corpus
+        readings = self.reader.score(
+            cands.question,
+            [Candidate(corpus.sentence_text(row), corpus.context_of(row)) for row in head],
         )
-        ranked_rows = [int(cands.rows[i]) for i in order]
-        probabilities = _sigmoid(scores[order]).tolist() if order else []
-        confidence = (
-            self.model.confidence(calibration_inputs(self.corpus, cands, scores, order))
-            if order
-            else 0.0
-        )
-        answered = bool(order) and confidence >= self.model.abstain_below
+        calibrate = self.reader.info.calibration
+        # Best first by the reader; ties keep the pre-ranker's order (stable sort).
+        ranked = sorted(range(len(head)), key=lambda i: -readings[i].logit)
+        probabilities = [calibrate(readings[i].logit) for i in ranked]
+        ranked_rows = [head[i] for i in ranked]
+        confidence = probabilities[0] if ranked else 0.0
+        answered = bool(ranked) and confidence >= self.abstain_below
         t_answer = time.perf_counter()
         answer_text, highlight, conflicts = None, None, []
         citations: list[Citation] = []
         used_chunks: set[int] = set()
         if answered:
-            span = answer_span(self.corpus, ranked_rows[0], cands.qtype, cands.question)
-            gap = scores[order[0]] - scores[order[1]] if len(order) > 1 else math.inf
-            close = gap < self.params.runner_up_gap
-            span = with_runner_up(self.corpus, span, ranked_rows[1] if close else None)
+            best = ranked[0]
+            span = answer_span(self.corpus, head[best])
             answer_text = span.text
-            highlight = find_highlight(span.text, cands.qtype, cands.question)
-            citations.append(citation_for(self.corpus, span, probabilities[0]))
-            conflicts = find_conflicts(
-                self.corpus,
-                span,
-                highlight,
-                ranked_rows[1:],
-                probabilities[1:],
-                probabilities[0] * self.params.conflict_relative,
-            )
+            highlight = highlight_in(self.corpus, span, head[best], readings[best].span)
+            citations.append(citation_for(self.corpus, span, confidence))
+            others = [
+                (head[i], p, readings[i].span)
+                for i, p in zip(ranked[1:], probabilities[1:], strict=True)
+            ]
+            conflicts = find_conflicts(self.corpus, span, highlight, others, self.abstain_below)
             used_chunks.add(int(self.corpus.owner_chunk[span.first_row]))
-        citations.extend(self._related(ranked_rows, probabilities, used_chunks, k - len(citations)))
+        related_rows = ranked_rows + rest
+        related_scores = probabilities + [0.0] * len(rest)
+        citations.extend(
+            self._related(related_rows, related_scores, used_chunks, k - len(citations))
+        )
         timings = {
             "embed": cands.embed_ms,
             "retrieve": cands.retrieve_ms,
-            # candidate features, the ranker and the calibrated confidence
-            "score": cands.features_ms + (t_answer - t_score) * 1e3,
+            # the pre-ranker's features and scores
+            "score": cands.features_ms,
+            # the answer model's one batched call over the shortlist, and its calibration
+            "read": (t_answer - t_read) * 1e3,
             # the quote, highlight, conflicts and citations
             "answer": (time.perf_counter() - t_answer) * 1e3,
             "total": (time.perf_counter() - started) * 1e3,
@@ -281,6 +277,7 @@ class Engine:
             citations=citations[:k],
             conflicts=conflicts,
             index_version=self.version,
+            answer_model=self.reader.info.name,
             timings_ms={name: round(ms, 2) for name, ms in timings.items()},
             debug=[self._trace(hit) for hit in cands.fused[:k]] if debug else None,
         )

@@ -35,8 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .answer_types import AnswerType, matching_mentions, mentions
 from .corpus import Corpus
+from .language.en import AnswerType, matching_mentions, mentions
 
 FEATURES = (
     "dense",

@@ -58,6 +58,7 @@ class Answer(_Frozen):
     citations: list[Citation]
     conflicts: list[Citation] = Field(default_factory=list)
     index_version: str
+    answer_model: str | None = None  # the reader that chose the answer and its confidence
     timings_ms: dict[str, float]
     debug: list[RetrieverTrace] | None = None
 

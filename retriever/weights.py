@@ -1,11 +1,10 @@
-"""The fitted scoring model: sentence-feature weights, confidence calibration and the abstention
-threshold, stored as a small versioned JSON file (``retriever/weights.json``) written by
-``eval/fit_weights.py``."""
+"""The pre-ranker: sentence-feature weights that order each question's candidates so the answer
+model reads only the best few, stored as a small versioned JSON file (``retriever/weights.json``)
+written by ``eval/train_answer/prerank.py``."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,19 +13,6 @@ import numpy as np
 from .features import FEATURES
 
 WEIGHTS_PATH = Path(__file__).with_name("weights.json")
-CALIBRATION_FEATURES = (
-    "top_score",
-    "margin",
-    "dense",
-    "dense_chunk",
-    "overlap",
-    "overlap_window",
-    "bigram",
-    "type_missing",
-    "uncovered_rarest",
-    "unknown_mass",
-    "matched_evidence",
-)
 
 
 @dataclass(frozen=True)
@@ -34,9 +20,6 @@ class ScoringModel:
     version: str
     feature_weights: dict[str, float]
     intercept: float
-    calibration_weights: dict[str, float]
-    calibration_intercept: float
-    abstain_below: float  # abstain when the calibrated confidence is below this
     fitted_on: str = ""
 
     @classmethod
@@ -55,9 +38,3 @@ class ScoringModel:
 
     def score(self, features: np.ndarray) -> np.ndarray:
         return features @ self.vector() + np.float32(self.intercept)
-
-    def confidence(self, calibration: dict[str, float]) -> float:
-        z = self.calibration_intercept + sum(
-            self.calibration_weights.get(k, 0.0) * v for k, v in calibration.items()
-        )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -59,7 +59,22 @@ class Settings(BaseSettings):
     fusion_depth: int = Field(50, ge=1, le=1000)
     candidate_chunks: int = Field(10, ge=1, le=200)
     candidate_sentences: int = Field(30, ge=0, le=1000)
-    conflict_relative: float = Field(0.5, ge=0, le=1)
+    answer_model_dir: Path | None = Field(
+        None, description="the answer model directory (default: the bundled one); its "
+        "answer_model.json names the file, its sha256 and what it was fitted with",
+    )
+    abstain_threshold: float | None = Field(
+        None, ge=0, le=1, description="answer only when the calibrated confidence is at least "
+        "this; below it the answer is 'not in the documents' with related passages (null: the "
+        "answer model's default, fitted on dev questions)",
+    )
+    answer_candidates: int | None = Field(
+        None, ge=1, le=64, description="pre-ranked sentences the answer model reads per question "
+        "(null: the model's own N, chosen on dev; more reads slower)",
+    )
+    answer_threads: int = Field(
+        1, ge=1, le=64, description="ONNX Runtime threads for one answer-model call",
+    )
     max_question_chars: int = Field(1000, ge=1, le=1000)
 
     # service
@@ -143,6 +158,7 @@ class Settings(BaseSettings):
             candidate_chunks=self.candidate_chunks,
             candidate_sentences=self.candidate_sentences,
             top_k=self.top_k,
-            conflict_relative=self.conflict_relative,
+            answer_candidates=self.answer_candidates,
+            abstain_below=self.abstain_threshold,
             max_question_chars=self.max_question_chars,
         )

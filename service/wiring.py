@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from index.embed import Encoder, load_encoder
+from retriever.answer_model import MODEL_DIR, AnswerModel, Reader
 from retriever.engine import Engine
 from retriever.weights import WEIGHTS_PATH, ScoringModel
 
@@ -34,9 +35,15 @@ def make_encoder(settings: Settings, *, for_questions: bool = False) -> Encoder:
     )
 
 
-def open_engine(settings: Settings, encoder: Encoder | None = None) -> Engine:
+def make_reader(settings: Settings) -> AnswerModel:
+    return AnswerModel(settings.answer_model_dir or MODEL_DIR, threads=settings.answer_threads)
+
+
+def open_engine(
+    settings: Settings, encoder: Encoder | None = None, reader: Reader | None = None
+) -> Engine:
     model = ScoringModel.load(settings.weights_path or WEIGHTS_PATH)
     return Engine.open(
         settings.index_dir, encoder or make_encoder(settings, for_questions=True), model,
-        settings.engine_params(),
+        settings.engine_params(), reader or make_reader(settings),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retriever.answer_types import quantities, quantity_context
+from retriever.language.en import quantities, quantity_context
 
 
 def _context(text: str) -> frozenset[str]:

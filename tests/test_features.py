@@ -7,9 +7,9 @@ import pytest
 
 from index.lexical import tokenize
 from index.store import load_snapshot
-from retriever.answer_types import content_terms, question_type
 from retriever.corpus import Corpus
 from retriever.features import FEATURES, _proximity, _ranks, sentence_features
+from retriever.language.en import content_terms, question_type
 
 from .conftest import index_of
 

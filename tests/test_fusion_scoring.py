@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retriever.answer_types import matching_mentions, quantities, question_type
 from retriever.engine import Engine, QuestionError, validate_question
 from retriever.features import FEATURES
 from retriever.fusion import RankedList, best_per_group, fuse, top_k
+from retriever.language.en import matching_mentions, quantities, question_type
 from retriever.weights import ScoringModel
 
 from .conftest import index_of

@@ -22,13 +22,17 @@ INDEXES = {"squad": Path("var/bench/squad-index"), "squad2": Path("var/bench/squ
 
 
 def _engine(settings: Any, index_dir: Path, corpus: Path | None) -> Any:
+    """An engine that retrieves and pre-ranks (no answer model: it is what is being fitted)."""
     from index.pipeline import ingest
-    from service.wiring import make_encoder, open_engine
+    from retriever.engine import Engine
+    from retriever.weights import ScoringModel
+    from service.wiring import make_encoder
 
     if corpus is not None:
         encoder = make_encoder(settings)
         ingest([corpus], index_dir, encoder, settings.ingest_config(), progress=False)
-    return open_engine(settings.model_copy(update={"index_dir": index_dir}))
+    encoder = make_encoder(settings, for_questions=True)
+    return Engine.open(index_dir, encoder, ScoringModel.load(), settings.engine_params())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ _MEASURES = (
 QUESTION_WORDS = frozenset(
     {"what", "which", "who", "whom", "whose", "when", "where", "whi", "how", "much", "mani"}
 )
-_TITLES = ("Professor", "Prof.", "Dr.", "Dr", "Mr", "Mrs", "Ms", "Sir", "Dame", "Cllr", "Mayor")
+_TITLES = ("Professor", "Prof.", "Dr.", "Dr", "Mr", "Mrs", "Ms", "Sir", "Dame")
 
 
 @dataclass(frozen=True)
@@ -220,33 +220,14 @@ def matching_mentions(
 
 
 def _looks_like_person(name: str) -> bool:
+    """A title before it, or two to four capitalised words (a shape, not a list of names)."""
     words = name.split()
     if any(w.rstrip(".") in {t.rstrip(".") for t in _TITLES} for w in words[:1]):
         return True
-    if len(words) < 2 or len(words) > 4:
-        return False
-    lowered = {w.lower() for w in words}
-    return not lowered & {
-        "university",
-        "council",
-        "city",
-        "region",
-        "centre",
-        "center",
-        "uk",
-        "institute",
-        "authority",
-        "school",
-        "of",
-        "the",
-        "and",
-        "group",
-        "factory",
-        "laboratory",
-        "national",
-        "combined",
-        "county",
-    }
+    return 2 <= len(words) <= 4 and not {w.lower() for w in words} & _CONNECTORS
+
+
+_CONNECTORS = frozenset({"of", "the", "and", "for", "&"})
 
 
 # ---- quantities, for conflicts ---------------------------------------------------------------
@@ -256,11 +237,10 @@ _QUANTITY = re.compile(
     r"(?P<tail>(?:[\s,]+[A-Za-z][\w‑-]*){0,4})",
 )
 _WORD = re.compile(r"[A-Za-z][\w‑-]*")
-# Words that describe a counted noun rather than name it ("44,000 new high-skilled jobs").
-_MODIFIERS = frozenset({
-    "new", "additional", "extra", "more", "further", "high", "skilled", "well", "paid", "full",
-    "time", "part", "permanent", "direct", "indirect", "local", "quality", "good", "around",
-    "approximately", "about", "up", "to",
+# General English words that sit between a number and the noun it counts ("about 40 more jobs").
+_QUANTIFIER_WORDS = frozenset({
+    "new", "additional", "extra", "more", "further", "other", "around", "approximately",
+    "about", "nearly", "almost", "over", "up", "to", "than", "some",
 })
 _SCALE_VALUE = {
     "thousand": 1e3,
@@ -314,7 +294,8 @@ def _counted_noun(tail: str) -> str | None:
     """The noun a number counts: the first following word that is not a modifier."""
     for word in _WORD.findall(tail):
         lowered = word.lower()
-        if "-" in lowered or "‑" in lowered or lowered in _MODIFIERS or lowered.endswith("ly"):
+        skip = lowered in _QUANTIFIER_WORDS or lowered.endswith("ly")
+        if "-" in lowered or "‑" in lowered or skip:
             continue
         return lowered.rstrip("s") if lowered.isalpha() else None
     return None

