@@ -2,7 +2,11 @@
 
 Tokens are lower-cased words with English stop words removed and Snowball-stemmed; numbers keep
 their digits with thousands separators removed ("40,000" -> "40000", "2.4" stays "2.4") so that
-amounts match however they are written.
+amounts match however they are written. A word hyphenated across a line break ("configu-\nration",
+as PDFs and hard-wrapped text print it) is one word: the document text keeps the hyphen and the
+break (offsets stay exact), only the models' view of it is joined (``join_line_hyphens``). A
+compound split at its own hyphen ("well-\nknown") becomes "wellknown": without a dictionary the two
+cannot be told apart, and the hyphenated word is the common case in print.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
-TOKENIZER_VERSION = "words-stem-en-1"
+TOKENIZER_VERSION = "words-stem-en-2"
 _TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?[a-z]*|[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _STOPWORDS = frozenset(STOPWORDS_EN) | {"s"}
+# letter + "-" + line break (+ indentation) + a lower-case letter: the same line breaks as
+# segment.iter_lines.
+_LINE_HYPHEN = re.compile(
+    r"(?<=[^\W\d_])-[ \t]*(?:\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029])[ \t]*(?=[^\W\d_])"
+)
 
 
 _PER_THREAD = threading.local()
@@ -33,10 +42,20 @@ def _stemmer() -> Stemmer.Stemmer:
     return stemmer
 
 
+def _join_if_lower(match: re.Match[str]) -> str:
+    following = match.string[match.end()]
+    return "" if following.islower() else match.group()
+
+
+def join_line_hyphens(text: str) -> str:
+    """``text`` with words hyphenated across a line break joined ("configu-\nration")."""
+    return _LINE_HYPHEN.sub(_join_if_lower, text) if "-" in text else text
+
+
 def words(text: str) -> list[str]:
     """Lower-cased surface words and numbers, stop words kept."""
     out = []
-    for match in _TOKEN.finditer(text.lower()):
+    for match in _TOKEN.finditer(join_line_hyphens(text).lower()):
         token = match.group().replace("’", "'")
         if token[0].isdigit():
             token = token.replace(",", "").rstrip(".")

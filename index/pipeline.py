@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .chunk import chunk_sentences
 from .durable import Failpoint
 from .embed import Encoder
-from .lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
+from .lexical import TOKENIZER_VERSION, LexicalIndex, join_line_hyphens, tokenize
 from .loaders import discover, load_document
 from .manifest import (
     FORMAT_VERSION,
@@ -122,7 +122,9 @@ def build_units(record: DocumentRecord, skip, config: IngestConfig, encoder: Enc
         )
         for i, (first, last) in enumerate(ranges)
     ]
-    vectors = encoder.encode([s.text for s in sentences] + [c.text for c in chunks])
+    # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
+    units = [s.text for s in sentences] + [c.text for c in chunks]
+    vectors = encoder.encode([join_line_hyphens(u) for u in units])
     return _DocUnits(
         record=record,
         sentences=sentences,

@@ -1,9 +1,11 @@
 """Sentence segmentation with exact offsets (hand-written: no NLTK data is available offline).
 
-A line break always ends a sentence; inside a line we split after terminal punctuation that is
-followed by whitespace and something that can start a sentence. Each sentence gets a role (prose,
-list item, lead-in, heading) that the answer stage uses to merge lead-ins with their items and to
-never answer with a heading alone.
+Lines are first grouped into units (``wrap.py``): a hard-wrapped paragraph is one unit, every
+other line its own. A unit boundary always ends a sentence; inside a unit (where a line break is
+plain whitespace) we split after terminal punctuation that is followed by whitespace and something
+that can start a sentence, and cut any run longer than MAX_SENTENCE_CHARS. Each sentence gets a
+role (prose, list item, lead-in, heading) that the answer stage uses to merge lead-ins with their
+items and to never answer with a heading alone.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 
 from .records import SentenceRole, SentenceSpan, Span
+from .wrap import trim, units
+
+# A run with no sentence break (a table flattened to text, a paragraph without stops) is cut so
+# that no quote is unbounded: at the last ";" or "," in the final quarter before the limit, else
+# at the last whitespace. 400 characters (~70 words) is what a quote can show; 1.4% of the
+# SQuAD articles' sentences are longer (0.6% over 500) and are cut into clause-sized pieces.
+MAX_SENTENCE_CHARS = 400
+_CLAUSE_END = re.compile(r"[;,](?=\s)")
 
 # Bump whenever a change here can move a sentence boundary or role: the manifest records it so an
 # index built by an older segmenter is rebuilt rather than silently mixed.
-SEGMENTER_VERSION = "seg-2"  # bump when loaders, boilerplate or segmentation rules change
+SEGMENTER_VERSION = "seg-3"  # bump when loaders, boilerplate or segmentation rules change
 
 # The same line breaks as str.splitlines(); every one of them is also whitespace for str.strip().
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-
-# Bullet markers must be followed by whitespace, so "-5%" or "*bold*" stay prose.
-_BULLET = re.compile(
-    r"(?:[-*•◦‣–—]|\d{1,3}[.)]|[A-Za-z]\)|\((?:\d{1,3}|[a-z]|[ivx]{1,4})\))(?=\s)\s*"
-)
 
 # A run of terminal punctuation plus any closing quotes/brackets after it.
 _TERMINAL = re.compile(r"[.!?…]+[\"'’”»)\]]*")
@@ -52,14 +57,6 @@ def iter_lines(text: str) -> Iterator[tuple[int, int, int]]:
         yield pos, match.start(), match.end()
         pos = match.end()
     yield pos, len(text), len(text)
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _is_abbreviation(text: str, line_start: int, dot: int) -> bool:
@@ -101,9 +98,38 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
         pieces.append((piece_start, match.end()))
         piece_start = after.end()
     pieces.append((piece_start, end))
-    trimmed = (_trim(text, a, b) for a, b in pieces)
+    trimmed = (trim(text, a, b) for a, b in pieces)
     # Pure punctuation ("---", "* * *") is decoration, never an answer.
     return [(a, b) for a, b in trimmed if any(ch.isalnum() for ch in text[a:b])]
+
+
+def _cut_point(text: str, start: int, end: int) -> int:
+    """Where to cut ``text[start:end]`` (longer than MAX_SENTENCE_CHARS) into a first piece."""
+    limit = start + MAX_SENTENCE_CHARS
+    clause = None
+    for match in _CLAUSE_END.finditer(text, limit - MAX_SENTENCE_CHARS // 4, limit):
+        clause = match.end()
+    if clause is not None:
+        return clause
+    for pos in range(limit, start, -1):
+        if text[pos].isspace():
+            return pos
+    # One token longer than the limit (a URL, an encoded blob): cut at the first space after it.
+    after = _SPACE_RUN.search(text, limit, end)
+    return after.start() if after is not None else end
+
+
+def _cap_length(text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in pieces:
+        while end - start > MAX_SENTENCE_CHARS:
+            cut = _cut_point(text, start, end)
+            if cut >= end:
+                break
+            out.append(trim(text, start, cut))
+            start = trim(text, cut, end)[0]
+        out.append((start, end))
+    return out
 
 
 def _line_roles(
@@ -151,21 +177,15 @@ def split_sentences(text: str, skip: Sequence[Span] = ()) -> list[SentenceSpan]:
     """
     starts, ends = _merge_skips(skip)
     out: list[SentenceSpan] = []
-    for line_start, line_end, next_start in iter_lines(text):
-        body_start, body_end = _trim(text, line_start, line_end)
-        if body_start == body_end:
-            continue
-        bullet = _BULLET.match(text, body_start, body_end)
-        if bullet is not None:
-            body_start = bullet.end()
-            if body_start == body_end:
-                continue
-        pieces = _split_line(text, body_start, body_end)
+    for unit in units(text, list(iter_lines(text))):
+        pieces = _cap_length(text, _split_line(text, unit.start, unit.end))
         if not pieces:
             continue
-        roles = _line_roles(text, pieces, bullet is not None, next_start > line_end)
+        roles: list[SentenceRole] = (
+            ["heading"] * len(pieces) if unit.heading
+            else _line_roles(text, pieces, unit.bullet, unit.has_next_line)
+        )
         for (a, b), role in zip(pieces, roles, strict=True):
-            if starts and _overlaps_skip(starts, ends, a, b):
-                continue
-            out.append(SentenceSpan(a, b, role))
+            if not (starts and _overlaps_skip(starts, ends, a, b)):
+                out.append(SentenceSpan(a, b, role))
     return out

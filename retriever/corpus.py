@@ -31,7 +31,7 @@ class Corpus:
     sentence_token_sets: list[frozenset[str]]
     sentence_bigrams: list[frozenset[tuple[str, str]]]
     idf: dict[str, float]
-    answerable: np.ndarray  # sentence row -> may it be an answer (a question never answers)
+    answerable: np.ndarray  # sentence row -> may it be an answer (a question or heading never)
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
     _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
@@ -61,7 +61,11 @@ class Corpus:
         n = max(len(token_sets), 1)
         idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         answerable = np.array(
-            [not s.text.rstrip("’”\"') ").endswith("?") for s in content.sentences], dtype=bool
+            [
+                s.role != "heading" and not s.text.rstrip("’”\"') ").endswith("?")
+                for s in content.sentences
+            ],
+            dtype=bool,
         )
         return cls(
             snapshot=snapshot,

@@ -39,7 +39,7 @@ def test_one_sentence_gives_one_chunk() -> None:
     text = "Just one sentence here."
     sentences = split_sentences(text)
     assert chunk_sentences(text, sentences) == [(0, 1)]
-    long_text = "word " * 500 + "end."
+    long_text = "word " * 70 + "end."  # longer than a chunk, shorter than MAX_SENTENCE_CHARS
     assert chunk_sentences(long_text, split_sentences(long_text), 100, 10) == [(0, 1)]
 
 
