@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: bootstrap demo test lint chromium reliability bench clean
+.PHONY: bootstrap demo test lint chromium reliability bench clean train-answer-model
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,6 +55,13 @@ bench: bootstrap
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/citeqa ingest --quiet seeds
 	$(BIN)/citeqa bench
+
+# Rebuild the answer model from scratch (CPU is fine; a GPU is used when torch sees one): indexes
+# of the SQuAD corpora, the pre-ranker, candidates from the real retriever, fine-tuning, ONNX
+# export, dev-only tuning; writes retriever/models/answer/ (model, description, model card).
+train-answer-model: bootstrap
+	$(BIN)/pip install --quiet -e '.[dev,train]'
+	$(BIN)/python -m eval.train_answer.recipe
 
 lint: bootstrap
 	$(BIN)/ruff check .

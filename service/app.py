@@ -160,7 +160,8 @@ def _add_operations(app: FastAPI, metrics: Metrics) -> None:
         if engine is None:
             return JSONResponse({"status": runner.state}, status_code=503,
                                 headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "index_version": engine.version})
+        return JSONResponse({"status": "ready", "index_version": engine.version,
+                             "answer_model": engine.reader.info.name})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=PlainTextResponse)

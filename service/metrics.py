@@ -26,8 +26,8 @@ class Metrics:
         )
         self.stage = Histogram(
             "citeqa_answer_stage_seconds",
-            "Time per answering stage (queue: waiting for the engine; embed, retrieve, score, "
-            "answer, total: inside the engine)",
+            "Time per answering stage (queue: waiting for the engine; embed, retrieve, score "
+            "(pre-ranker), read (answer model), answer, total: inside the engine)",
             ["stage"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.answers = Counter(

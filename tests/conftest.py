@@ -60,7 +60,15 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seed_engine(seed_index: Path, real_encoder):
+def answer_model():
+    """The shipped answer model (ONNX), loaded once."""
+    from retriever.answer_model import AnswerModel
+
+    return AnswerModel()
+
+
+@pytest.fixture(scope="session")
+def seed_engine(seed_index: Path, real_encoder, answer_model):
     from retriever.engine import Engine
 
-    return Engine.open(seed_index, real_encoder)
+    return Engine.open(seed_index, real_encoder, reader=answer_model)

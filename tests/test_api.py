@@ -80,6 +80,7 @@ def test_health_and_ready(api: httpx.Client) -> None:
     ready = api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready" and ready.json()["index_version"].startswith("v")
+    assert ready.json()["answer_model"].startswith("citeqa-reader-")
 
 
 def test_readyz_is_503_until_the_index_is_loaded(
@@ -137,7 +138,8 @@ def test_ask_returns_the_answer_contract(api: httpx.Client) -> None:
         text = _document_text(api, citation["doc_id"])
         assert text[citation["start"]:citation["end"]] == citation["quote"]
         assert text[citation["passage_start"]:citation["passage_end"]] == citation["passage"]
-    assert set(body["timings_ms"]) >= {"embed", "retrieve", "score", "answer", "total"}
+    assert set(body["timings_ms"]) >= {"embed", "retrieve", "score", "read", "answer", "total"}
+    assert body["answer_model"] == api.get("/readyz").json()["answer_model"]
 
 
 def test_ask_is_deterministic(api: httpx.Client) -> None:
@@ -250,7 +252,7 @@ def test_metrics_in_prometheus_format(api: httpx.Client) -> None:
     assert f'citeqa_index_info{{version="{version}"}} 1.0' in text
     assert 'citeqa_http_requests_total{method="POST",route="/v1/ask",status="200"}' in text
     assert 'citeqa_http_request_duration_seconds_bucket{le="0.1",route="/v1/ask"}' in text
-    for stage in ("queue", "embed", "retrieve", "score", "answer", "total"):
+    for stage in ("queue", "embed", "retrieve", "score", "read", "answer", "total"):
         assert f'citeqa_answer_stage_seconds_count{{stage="{stage}"}}' in text
     assert 'citeqa_answers_total{channel="http",outcome="answered"}' in text
     assert "citeqa_abstention_rate " in text and "citeqa_ready 1.0" in text

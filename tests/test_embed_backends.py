@@ -69,14 +69,14 @@ def test_onnx_texts_are_not_padded(onnx_fp32_encoder) -> None:
 
 @pytest.mark.slow
 def test_onnx_fp32_queries_a_torch_built_index(tmp_path: Path, torch_encoder,
-                                               onnx_fp32_encoder) -> None:
+                                               onnx_fp32_encoder, answer_model) -> None:
     from retriever.engine import Engine
 
     report = ingest([REPO / "seeds"], tmp_path / "index", torch_encoder, progress=False)
     assert report.published
     # Passes the backend check and the manifest's probe re-embedding (cosine >= 0.999).
-    via_onnx = Engine.open(tmp_path / "index", onnx_fp32_encoder)
-    via_torch = Engine.open(tmp_path / "index", torch_encoder)
+    via_onnx = Engine.open(tmp_path / "index", onnx_fp32_encoder, reader=answer_model)
+    via_torch = Engine.open(tmp_path / "index", torch_encoder, reader=answer_model)
     for question in ("Which two places will trial the £15m scheme?", "When was the MoU signed?",
                      "What is the population of Liverpool?"):
         a, b = via_onnx.ask(question), via_torch.ask(question)
@@ -134,7 +134,7 @@ def test_int8_probe_check_refuses_an_fp32_index(seed_index: Path, int8_encoder) 
 
 
 @pytest.mark.slow
-def test_int8_index_round_trip(tmp_path: Path, int8_encoder) -> None:
+def test_int8_index_round_trip(tmp_path: Path, int8_encoder, answer_model) -> None:
     from retriever.engine import Engine
 
     docs = tmp_path / "docs"
@@ -142,7 +142,7 @@ def test_int8_index_round_trip(tmp_path: Path, int8_encoder) -> None:
     (docs / "a.txt").write_text("The bridge opened in 1932. It carries six lanes of traffic.\n")
     report = ingest([docs], tmp_path / "index", int8_encoder, progress=False)
     assert report.published
-    engine = Engine.open(tmp_path / "index", int8_encoder)
+    engine = Engine.open(tmp_path / "index", int8_encoder, reader=answer_model)
     assert engine.corpus.snapshot.manifest["model"]["backend"] == BACKEND
     answer = engine.ask("When did the bridge open?")
     assert answer.answer and "1932" in answer.answer

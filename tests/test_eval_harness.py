@@ -71,7 +71,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def engine(index_dir: Path) -> Engine:
-    return Engine.open(index_dir, HashingEncoder(dim=64))
+    return Engine.open(index_dir, HashingEncoder(dim=64), reader=WordOverlapReader(index_dir))
 
 
 def test_in_process_run_writes_every_output(engine: Engine, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from retriever.engine import Engine
 from retriever.weights import ScoringModel
 
 from .conftest import SEEDS
+from .fake_reader import WordOverlapReader
 
 QUESTIONS = [
     "When was the MoU signed?",
@@ -41,7 +42,9 @@ def _copy_seeds(dst: Path) -> Path:
 
 
 def _answers(index_dir: Path, encoder) -> list[str]:
-    engine = Engine.open(index_dir, encoder, ScoringModel.load())
+    engine = Engine.open(
+        index_dir, encoder, ScoringModel.load(), reader=WordOverlapReader(index_dir)
+    )
     out = []
     for q in QUESTIONS:
         a = engine.ask(q).model_dump(exclude={"timings_ms", "index_version"})

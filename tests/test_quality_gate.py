@@ -17,6 +17,7 @@ from eval.datasets import load_gold
 from eval.harness import EngineTarget, run
 from index.embed import Encoder
 from retriever.engine import Engine, EngineParams
+from retriever.answer_model import AnswerModel
 from retriever.weights import ScoringModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,11 +43,13 @@ def test_baseline_is_well_formed() -> None:
 
 
 def test_seed_gold_test_split_meets_the_baseline(
-    seed_index: Path, real_encoder: Encoder
+    seed_index: Path, real_encoder: Encoder, answer_model: AnswerModel
 ) -> None:
     # seed_index (tests/conftest.py): seeds/ ingested with the real model into a tmp dir, once
     # per session; this engine gets the bundled weights and default parameters.
-    engine = Engine.open(seed_index, real_encoder, ScoringModel.load(), EngineParams())
+    engine = Engine.open(
+        seed_index, real_encoder, ScoringModel.load(), EngineParams(), reader=answer_model
+    )
     questions = [q for q in load_gold() if q.split == "test"]
     result = run(questions, EngineTarget(engine), dataset="gold", split="test",
                  modes=["hybrid"], progress=False)

@@ -9,7 +9,7 @@ from .report import Target
 from .run import BenchResults
 
 MB = 1_000_000
-STAGES = ("embed", "retrieve", "score", "answer", "total")
+STAGES = ("embed", "retrieve", "score", "read", "answer", "total")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:

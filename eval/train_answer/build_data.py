@@ -21,16 +21,23 @@ from eval.train_answer.data import build_examples, write_examples
 INDEXES = {"squad": Path("var/bench/squad-index"), "squad2": Path("var/bench/squad2-index")}
 
 
-def _engine(settings: Any, index_dir: Path, corpus: Path | None) -> Any:
-    """An engine that retrieves and pre-ranks (no answer model: it is what is being fitted)."""
+def ensure_indexes(settings: Any) -> None:
+    """Build (or incrementally update) the SQuAD indexes the examples are drawn from."""
     from index.pipeline import ingest
+    from service.wiring import make_encoder
+
+    encoder = make_encoder(settings)
+    corpora = {"squad": datasets.squad_corpus(), "squad2": datasets.squad2_corpus()}
+    for name, corpus in corpora.items():
+        ingest([corpus], INDEXES[name], encoder, settings.ingest_config(), progress=False)
+
+
+def retrieval_engine(settings: Any, index_dir: Path) -> Any:
+    """An engine that retrieves and pre-ranks (no answer model: it is what is being fitted)."""
     from retriever.engine import Engine
     from retriever.weights import ScoringModel
     from service.wiring import make_encoder
 
-    if corpus is not None:
-        encoder = make_encoder(settings)
-        ingest([corpus], index_dir, encoder, settings.ingest_config(), progress=False)
     encoder = make_encoder(settings, for_questions=True)
     return Engine.open(index_dir, encoder, ScoringModel.load(), settings.engine_params())
 
@@ -44,18 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     jobs = [
-        ("squad-train", "squad", datasets.load_squad_train, datasets.squad_corpus()),
-        ("squad", "squad", datasets.load_squad, datasets.squad_corpus()),
-        ("squad2", "squad2", datasets.load_squad2, datasets.squad2_corpus()),
-        ("gold", "gold", datasets.load_gold, None),
+        ("squad-train", "squad", datasets.load_squad_train),
+        ("squad", "squad", datasets.load_squad),
+        ("squad2", "squad2", datasets.load_squad2),
+        ("gold", "gold", datasets.load_gold),
     ]
+    ensure_indexes(settings)
     engines: dict[str, Any] = {}
-    for name, index, loader, corpus in jobs:
+    for name, index, loader in jobs:
         if args.only and name not in args.only:
             continue
         if index not in engines:
-            index_dir = INDEXES.get(index, settings.index_dir)
-            engines[index] = _engine(settings, index_dir, corpus)
+            engines[index] = retrieval_engine(settings, INDEXES.get(index, settings.index_dir))
         started = time.perf_counter()
         n = write_examples(
             args.out / f"{name}.jsonl", build_examples(engines[index], loader(), name)

@@ -22,7 +22,7 @@ import numpy as np
 
 from eval import datasets
 from eval.datasets import Question
-from eval.train_answer.build_data import INDEXES
+from eval.train_answer.build_data import INDEXES, ensure_indexes, retrieval_engine
 from eval.train_answer.data import label_candidate
 from retriever.features import FEATURES
 from retriever.weights import WEIGHTS_PATH, ScoringModel
@@ -80,20 +80,15 @@ def recall(groups: list[tuple[np.ndarray, np.ndarray]], model: ScoringModel) -> 
 
 def main(argv: list[str] | None = None) -> int:
     from service.settings import Settings
-    from service.wiring import make_encoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = parser.parse_args(argv)
     settings = Settings()
 
-    def engine(index: str) -> Any:
-        from retriever.engine import Engine
-
-        encoder = make_encoder(settings, for_questions=True)
-        return Engine.open(INDEXES[index], encoder, ScoringModel.load(), settings.engine_params())
-
-    squad, squad2 = engine("squad"), engine("squad2")
+    ensure_indexes(settings)
+    squad = retrieval_engine(settings, INDEXES["squad"])
+    squad2 = retrieval_engine(settings, INDEXES["squad2"])
     v2 = datasets.load_squad2()
     train = labelled_features(squad, datasets.load_squad_train()) + labelled_features(
         squad2, [q for q in v2 if q.split == "train"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.train_answer import build_data, card, export, train, tune
+from eval.train_answer import build_data, card, export, prerank, train, tune
 from eval.train_answer.data import QuestionExamples, read_examples
 from retriever.answer_model import (
     DESCRIPTION,
@@ -94,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("var/answer-data"))
     parser.add_argument("--run", type=Path, default=Path("var/answer-train/run"))
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
-    parser.add_argument("--skip-data", action="store_true", help="reuse --data")
+    parser.add_argument("--skip-data", action="store_true",
+                        help="reuse --data and the committed pre-ranker")
     parser.add_argument("--skip-train", action="store_true", help="reuse --run's weights")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
+        prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
     config = train.TrainConfig()
     if args.skip_train:

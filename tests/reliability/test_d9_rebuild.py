@@ -13,6 +13,7 @@ from index.store import current_version
 from retriever.engine import Engine
 from retriever.weights import ScoringModel
 
+from ..fake_reader import WordOverlapReader
 from .common import REPO, encoder, report
 
 SEEDS = REPO / "seeds"
@@ -24,7 +25,7 @@ def _run(ix: Path) -> tuple[bytes, str, list[str], float]:
     name = current_version(ix)
     assert name is not None
     manifest = (ix / name / "manifest.json").read_bytes()
-    engine = Engine.open(ix, encoder(), ScoringModel.load())
+    engine = Engine.open(ix, encoder(), ScoringModel.load(), reader=WordOverlapReader(ix))
     answers, hits, answerable = [], 0, 0
     for item in GOLD:
         answer = engine.ask(item["question"])
