@@ -17,7 +17,6 @@ Input layout per candidate (token type 0, then 1)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from index.manifest import sha256_file
 
 MODEL_DIR = Path(__file__).with_name("models") / "answer"
 DESCRIPTION = "answer_model.json"
@@ -198,11 +199,7 @@ def check_reader(info: AnswerModelInfo, manifest: dict[str, Any], prerank_versio
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 class AnswerModel:
