@@ -141,7 +141,13 @@ class AnswerModelInfo:
     candidates: int  # N: how many pre-ranked sentences the model reads per question
     calibration: Calibration
     abstain_below: float  # default threshold on the calibrated confidence
-    fitted_with: dict[str, str]  # retrieval encoder and segmenter the candidates came from
+    fitted_with: dict[str, str]  # retrieval encoder and pre-ranker the candidates came from
+    # How much the pre-ranker's score adds to the reader's logit (fitted on dev; 0: reader only).
+    prerank_weight: float = 0.0
+
+    def combine(self, logit: float, prerank_score: float) -> float:
+        """The score candidates are ranked by and confidence is calibrated from."""
+        return logit + self.prerank_weight * prerank_score
 
     @classmethod
     def read(cls, directory: Path) -> AnswerModelInfo:
@@ -158,6 +164,7 @@ class AnswerModelInfo:
             calibration=Calibration(**data["calibration"]),
             abstain_below=float(data["abstain_below"]),
             fitted_with={str(k): str(v) for k, v in data["fitted_with"].items()},
+            prerank_weight=float(data.get("prerank_weight", 0.0)),
         )
 
 

@@ -89,6 +89,15 @@ class Candidates:
     features_ms: float = 0.0  # picking the candidate sentences and computing their features
 
 
+@dataclass(frozen=True)
+class Shortlist:
+    """The candidates in pre-ranker order: ``order`` indexes ``candidates.rows`` and ``scores``."""
+
+    candidates: Candidates
+    scores: np.ndarray  # pre-ranker score per candidate (a logit)
+    order: list[int]
+
+
 class Engine:
     def __init__(
         self,
@@ -203,15 +212,15 @@ class Engine:
             features_ms,
         )
 
-    def shortlist(self, question: str, mode: Mode = "hybrid") -> tuple[Candidates, list[int]]:
-        """The candidates and their order by the pre-ranker (best first, ties by row): what the
-        answer model reads the head of."""
+    def shortlist(self, question: str, mode: Mode = "hybrid") -> Shortlist:
+        """The candidates, their pre-ranker scores and their order by it (best first, ties by
+        row): what the answer model reads the head of."""
         cands = self.candidates(question, mode)
         scores = self.model.score(cands.features) if len(cands.rows) else np.zeros(0, np.float32)
         order = sorted(
             range(len(cands.rows)), key=lambda i: (-float(scores[i]), int(cands.rows[i]))
         )
-        return cands, order
+        return Shortlist(cands, np.asarray(scores, dtype=np.float64), order)
 
     # ---- answering -----------------------------------------------------------------------
 
@@ -219,7 +228,8 @@ class Engine:
         self, question: str, top_k: int | None = None, *, debug: bool = False, mode: Mode = "hybrid"
     ) -> Answer:
         started = time.perf_counter()
-        cands, order = self.shortlist(question, mode)
+        listed = self.shortlist(question, mode)
+        cands, order = listed.candidates, listed.order
         t_read = time.perf_counter()
         k = top_k or self.params.top_k
         head = [int(cands.rows[i]) for i in order[: self.answer_candidates]]
@@ -229,10 +239,14 @@ class Engine:
             cands.question,
             [Candidate(corpus.sentence_text(row), corpus.context_of(row)) for row in head],
         )
-        calibrate = self.reader.info.calibration
-        # Best first by the reader; ties keep the pre-ranker's order (stable sort).
-        ranked = sorted(range(len(head)), key=lambda i: -readings[i].logit)
-        probabilities = [calibrate(readings[i].logit) for i in ranked]
+        info = self.reader.info
+        combined = [
+            info.combine(r.logit, float(listed.scores[i]))
+            for r, i in zip(readings, order, strict=False)
+        ]
+        # Best first by the combined score; ties keep the pre-ranker's order (stable sort).
+        ranked = sorted(range(len(head)), key=lambda i: -combined[i])
+        probabilities = [info.calibration(combined[i]) for i in ranked]
         ranked_rows = [head[i] for i in ranked]
         confidence = probabilities[0] if ranked else 0.0
         answered = bool(ranked) and confidence >= self.abstain_below

@@ -22,6 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from index.embed import Encoder
+from retriever.answer_model import AnswerModel
 from retriever.engine import Engine
 
 from . import admin, api, pages, problems, slack
@@ -32,7 +33,7 @@ from .ratelimit import RateLimiter
 from .runtime import EngineLoader, EngineRunner, shareable
 from .settings import Settings
 from .slack_post import ResponsePoster
-from .wiring import make_encoder, open_engine
+from .wiring import make_encoder, make_reader, open_engine
 
 log = logging.getLogger("citeqa.service")
 
@@ -48,17 +49,21 @@ Errors are `application/problem+json` and never echo the request.
 
 
 class DefaultEngineLoader:
-    """Opens CURRENT with one encoder for the app's lifetime: a reload must not load the model
-    again (seconds, and a second copy in memory). Reloads load and verify on the loader thread
-    while the engine threads answer, so the encoder must be safe to share (see runtime.py)."""
+    """Opens CURRENT with one encoder and one answer model for the app's lifetime: a reload must
+    not load the models again (seconds, and a second copy in memory). Reloads load and verify on
+    the loader thread while the engine threads answer, so both must be safe to share (see
+    runtime.py; an ONNX Runtime session is)."""
 
     def __init__(self) -> None:
         self._encoder: Encoder | None = None
+        self._reader: AnswerModel | None = None
 
     def __call__(self, settings: Settings) -> Engine:
         if self._encoder is None:  # only the loader thread calls this
             self._encoder = shareable(make_encoder(settings, for_questions=True), settings)
-        return open_engine(settings, self._encoder)
+        if self._reader is None:
+            self._reader = make_reader(settings)
+        return open_engine(settings, self._encoder, self._reader)
 
 
 @dataclass

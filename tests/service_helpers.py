@@ -25,6 +25,7 @@ from service.app import create_app
 from service.serve_cli import uvicorn_config
 from service.settings import Settings
 from service.wiring import open_engine
+from tests.answer_fixture import with_answer_model
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
@@ -80,6 +81,7 @@ def make_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
         "slack_rate_limit_burst": 10_000,
     }
     values.update(overrides)
+    values = with_answer_model(values, tmp)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

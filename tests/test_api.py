@@ -32,7 +32,7 @@ pytest_plugins = ["tests.service_fixtures"]
 ALLOWED_ORIGIN = "https://allowed.example"
 MARKER = "ZqX9marker"
 ANSWER_KEYS = {"question", "answer", "highlight", "abstained", "confidence", "citations",
-               "conflicts", "index_version", "timings_ms"}
+               "conflicts", "index_version", "answer_model", "timings_ms"}
 CITATION_KEYS = {"doc_id", "title", "url", "quote", "start", "end", "passage", "passage_start",
                  "passage_end", "score"}
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}

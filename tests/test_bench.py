@@ -13,6 +13,7 @@ from eval.bench.measure import Latency
 from eval.bench.report import Target
 from eval.bench.server import process_cpu_seconds, process_memory
 from eval.bench.throughput import Step, best_step, should_stop
+from tests.answer_fixture import with_answer_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,8 +24,13 @@ def _step(concurrency: int, rps: float, p95: float | None, errors: int = 0) -> S
 
 
 def test_best_step_takes_the_fastest_passing_step() -> None:
-    steps = [_step(1, 50, 20), _step(2, 90, 60), _step(4, 120, 99.9), _step(8, 130, 140),
-             _step(16, 200, 50, errors=1)]
+    steps = [
+        _step(1, 50, 20),
+        _step(2, 90, 60),
+        _step(4, 120, 99.9),
+        _step(8, 130, 140),
+        _step(16, 200, 50, errors=1),
+    ]
     best = best_step(steps, 100.0)
     assert best is not None and best.concurrency == 4
     assert best_step([_step(1, 10, 101)], 100.0) is None
@@ -81,7 +87,9 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     from service.settings import Settings
 
     monkeypatch.chdir(REPO)
-    settings = Settings(index_dir=tiny_index, model="hashing:64")
+    settings = Settings(
+        **with_answer_model({"index_dir": tiny_index, "model": "hashing:64"}, tmp_path)
+    )
     sizes = QUICK.__class__(**{**QUICK.__dict__, "concurrencies": (1, 2), "step_requests": 20})
     out = tmp_path / "out"
     results = run(BenchConfig(settings=settings, sizes=sizes, out=out))
@@ -131,8 +139,9 @@ def test_ingest_texts_are_what_ingest_embeds(tiny_index: Path) -> None:
     chunks = [json.loads(line) for line in (version / "chunks.jsonl").open()]
     sentences = [json.loads(line) for line in (version / "sentences.jsonl").open()]
     first_doc = chunks[0]["doc_id"]
-    expected = ([s["text"] for s in sentences if s["doc_id"] == first_doc]
-                + [c["text"] for c in chunks if c["doc_id"] == first_doc])
+    expected = [s["text"] for s in sentences if s["doc_id"] == first_doc] + [
+        c["text"] for c in chunks if c["doc_id"] == first_doc
+    ]
     assert ingest_texts(version, 1) == expected
     assert chunk_texts(version, 1) == [chunks[0]["text"]]
     assert len(ingest_texts(version, len(chunks))) == len(chunks) + len(sentences)

@@ -31,6 +31,8 @@ from index.embed import HashingEncoder
 from index.pipeline import IngestConfig, ingest
 from retriever.engine import Engine
 from service.cli import main as citeqa
+from tests.answer_fixture import answer_model_for
+from tests.fake_reader import WordOverlapReader
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = {
@@ -231,6 +233,9 @@ def test_cli_runs_the_gold_set_and_diffs_against_the_previous_run(
     index = tmp_path / "seed-index"
     ingest([ROOT / "seeds"], index, HashingEncoder(dim=64), IngestConfig(), progress=False)
     monkeypatch.setenv("CITEQA_MODEL", "hashing:64")
+    monkeypatch.setenv(
+        "CITEQA_ANSWER_MODEL_DIR", str(answer_model_for("hashing:64", tmp_path / "answer-model"))
+    )
     monkeypatch.setenv("CITEQA_INDEX_DIR", str(index))
     out = tmp_path / "results"
     args = ["eval", "--limit", "6", "--modes", "hybrid,bm25", "--out", str(out), "--quiet"]

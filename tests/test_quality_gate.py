@@ -16,8 +16,8 @@ from eval import gate, report
 from eval.datasets import load_gold
 from eval.harness import EngineTarget, run
 from index.embed import Encoder
-from retriever.engine import Engine, EngineParams
 from retriever.answer_model import AnswerModel
+from retriever.engine import Engine, EngineParams
 from retriever.weights import ScoringModel
 
 ROOT = Path(__file__).resolve().parents[1]

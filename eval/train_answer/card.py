@@ -40,7 +40,8 @@ The answer model of citeqa: a cross-encoder that reads a question beside one can
 (with the document title and the sentence before it) and gives (1) a logit that the sentence
 answers the question and (2) start/end logits over the sentence's tokens for the highlight.
 The engine reads the best {description['candidates']} pre-ranked sentences in one batched call,
-answers with the most likely one, and abstains when its calibrated confidence is below
+answers with the best by the reader's logit plus a fitted share of the pre-ranker's score, and
+abstains when its calibrated confidence is below
 {description['abstain_below']}.
 
 ## Files
@@ -94,13 +95,17 @@ Trained with transformers' `Trainer` on {notes['train']['device']} with
 
 ## Choices made on dev
 
+- Ranking score: the reader's logit plus {description['prerank_weight']} × the pre-ranker's score
+  (the weight with the best dev selection@1; by weight:
+  {_fmt_map(notes['choice']['selection_by_prerank_weight'])}). The two disagree in useful ways:
+  the pre-ranker sees retrieval signals the reader cannot, the reader reads the sentence.
 - Shortlist size N = {description['candidates']}: the smallest N within half a point of the best
   dev selection (selection@1 by N: {_fmt_map(notes['choice']['selection_by_n'])}).
 - Precision: {description['precision']} (int8 ships when it stays within 0.01 of fp32 on every dev
   figure; largest gaps: {gaps}).
 - Threshold: the most questions right on average over SQuAD 2.0 dev and gold dev, keeping false
   abstention ≤ 0.10 (SQuAD 2.0) and ≤ 0.03 (gold).
-- Calibration: Platt scaling of the best candidate's logit on the pooled dev questions
+- Calibration: Platt scaling of the best candidate's combined score on the pooled dev questions
   (a = {description['calibration']['a']:.4f}, b = {description['calibration']['b']:.4f}).
 
 ## Dev figures (the shortlists the engine reads, offline)
@@ -109,8 +114,9 @@ Trained with transformers' `Trainer` on {notes['train']['device']} with
 |---|---|---|---|
 {rows}
 
-Test-split figures are measured end to end by `citeqa eval` and reported in `eval/results/`
-and the README, never here from the recipe.
+Test-split figures are measured end to end by `citeqa eval` and reported in
+`eval/results/answer-model.md` (with the alternatives tried) and the README, never here from the
+recipe.
 """
 
 

@@ -33,6 +33,7 @@ class Example:
     context: str
     label: int | None
     span: tuple[int, int] | None  # gold answer inside ``sentence`` (positives only)
+    prerank: float = 0.0  # the pre-ranker's score (a logit), which serving adds to the reader's
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,17 @@ def build_examples(
         d.doc_id: Path(d.source_path).stem for d in corpus.snapshot.content.documents
     }
     for question in questions:
-        cands, order = engine.shortlist(question.question)
+        listed = engine.shortlist(question.question)
         examples = []
-        for i in order[:pool]:
-            row = int(cands.rows[i])
+        for i in listed.order[:pool]:
+            row = int(listed.candidates.rows[i])
             sentence = sentences[row]
             label, span = label_candidate(question, sentence.doc_id, sentence.text, doc_stems)
             examples.append(
-                Example(row, sentence.doc_id, sentence.text, corpus.context_of(row), label, span)
+                Example(
+                    row, sentence.doc_id, sentence.text, corpus.context_of(row), label, span,
+                    round(float(listed.scores[i]), 6),
+                )
             )
         yield QuestionExamples(
             question.id, source, question.split, question.question, question.answers,
@@ -118,7 +122,7 @@ def read_examples(path: Path) -> list[QuestionExamples]:
         cands = tuple(
             Example(
                 c["row"], c["doc_id"], c["sentence"], c["context"], c["label"],
-                tuple(c["span"]) if c["span"] else None,
+                tuple(c["span"]) if c["span"] else None, float(c.get("prerank", 0.0)),
             )
             for c in row["candidates"]
         )

@@ -14,7 +14,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ DEV_SETS = {"squad2": "squad2", "squad": "squad", "gold": "gold"}
 # gold set's (a seed-collection user asks answerable questions far more often).
 FALSE_ABSTENTION_BARS = {"squad2": 0.10, "gold": 0.03}
 SHORTLISTS = (4, 6, 8, 10, 12)
+# Weights of the pre-ranker's score added to the reader's logit (0: the reader alone).
+PRERANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 INT8_TOLERANCE = 0.01  # int8 ships when its dev figures stay this close to fp32's
 MODEL_NAME = "citeqa-reader"
 
@@ -61,24 +63,40 @@ def _provisional(model_file: Path, out: Path, max_length: int, pool: int) -> Ans
     return AnswerModel(out, threads=2)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """Everything chosen on dev for one exported model."""
+
+    candidates: int
+    prerank_weight: float
+    threshold: float  # on the combined score
+    calibration: Calibration
+    notes: dict[str, Any]
+
+
 def dev_figures(
-    readings: dict[str, list[tune.Reading]], n: int, threshold: float
+    readings: dict[str, list[tune.Reading]], n: int, threshold: float, prerank_weight: float
 ) -> dict[str, dict[str, float | int]]:
-    return {name: tune.summarize(tune.outcomes(r, n), threshold) for name, r in readings.items()}
-
-
-def choose(
-    readings: dict[str, list[tune.Reading]],
-) -> tuple[int, float, Calibration, dict[str, Any]]:
-    """Shortlist size, logit threshold and calibration, all from dev readings."""
-    selection = {
-        n: float(np.mean([f["selection_at_1"] for f in dev_figures(readings, n, -np.inf).values()]))
-        for n in SHORTLISTS
+    return {
+        name: tune.summarize(tune.outcomes(r, n, prerank_weight), threshold)
+        for name, r in readings.items()
     }
+
+
+def _mean_selection(readings: dict[str, list[tune.Reading]], n: int, w: float) -> float:
+    figures = dev_figures(readings, n, -np.inf, w).values()
+    return float(np.mean([f["selection_at_1"] for f in figures]))
+
+
+def choose(readings: dict[str, list[tune.Reading]]) -> Choice:
+    """Pre-ranker weight, shortlist size, threshold and calibration, all from dev readings."""
+    by_weight = {w: _mean_selection(readings, max(SHORTLISTS), w) for w in PRERANK_WEIGHTS}
+    weight = max(PRERANK_WEIGHTS, key=lambda w: (by_weight[w], -w))
+    selection = {n: _mean_selection(readings, n, weight) for n in SHORTLISTS}
     best = max(selection.values())
     # The smallest N within half a point of the best: each candidate costs reading time.
     n = min(k for k, v in selection.items() if v >= best - 0.005)
-    by_set = {name: tune.outcomes(r, n) for name, r in readings.items()}
+    by_set = {name: tune.outcomes(r, n, weight) for name, r in readings.items()}
     threshold = tune.choose_threshold(
         {k: by_set[k] for k in FALSE_ABSTENTION_BARS}, FALSE_ABSTENTION_BARS
     )
@@ -86,7 +104,14 @@ def choose(
     a, b = tune.fit_platt(
         np.array([o.logit for o in pooled]), np.array([o.correct_if_answered for o in pooled])
     )
-    return n, threshold, Calibration(a, b), {"selection_by_n": selection}
+    notes = {
+        "selection_by_prerank_weight": by_weight,
+        "selection_by_n": selection,
+        "overall_by_set_at_threshold": {
+            name: tune.summarize(rows, threshold) for name, rows in by_set.items()
+        },
+    }
+    return Choice(n, weight, threshold, Calibration(a, b), notes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,18 +143,20 @@ def main(argv: list[str] | None = None) -> int:
             name: tune.read_all(reader.score, its, pool) for name, its in items.items()
         }
     chosen = {kind: choose(r) for kind, r in readings.items()}
-    n, threshold, _, _ = chosen["fp32"]
-    fp32_dev = dev_figures(readings["fp32"], n, threshold)
-    int8_dev = dev_figures(readings["int8"], n, threshold)
+    ref = chosen["fp32"]
+    fp32_dev = dev_figures(readings["fp32"], ref.candidates, ref.threshold, ref.prerank_weight)
+    int8_dev = dev_figures(readings["int8"], ref.candidates, ref.threshold, ref.prerank_weight)
     gaps = {
         f"{name}/{m}": abs(fp32_dev[name][m] - int8_dev[name][m])
         for name in fp32_dev
         for m in ("selection_at_1", "overall_correct")
     }
     kind = "int8" if max(gaps.values()) <= INT8_TOLERANCE else "fp32"
-    n, threshold, calibration, choice_notes = chosen[kind]
+    choice = chosen[kind]
     shipped = files[kind]
-    final_dev = dev_figures(readings[kind], n, threshold)
+    final_dev = dev_figures(
+        readings[kind], choice.candidates, choice.threshold, choice.prerank_weight
+    )
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
@@ -145,9 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         "file": shipped.name,
         "sha256": file_sha256(shipped),
         "max_length": config.max_length,
-        "candidates": n,
-        "calibration": asdict(calibration),
-        "abstain_below": round(calibration(threshold), 4) if np.isfinite(threshold) else 0.0,
+        "candidates": choice.candidates,
+        "prerank_weight": choice.prerank_weight,
+        "calibration": asdict(choice.calibration),
+        "abstain_below": (
+            round(choice.calibration(choice.threshold), 4) if np.isfinite(choice.threshold) else 0.0
+        ),
         "fitted_with": fitted_with(manifest, ScoringModel.load().version),
         "precision": kind,
         "size_bytes": shipped.stat().st_size,
@@ -159,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev_fp32": fp32_dev,
         "dev_int8": int8_dev,
         "int8_gaps": gaps,
-        "choice": choice_notes,
+        "choice": choice.notes,
         "recipe_seconds": round(time.perf_counter() - started, 1),
     }
     (args.out / "training.json").write_text(json.dumps(notes, indent=2) + "\n")

@@ -26,11 +26,15 @@ class Reading:
     item: QuestionExamples
     scored: tuple[Scored, ...]
 
-    def best(self, n: int) -> int | None:
-        head = self.scored[:n]
+    def combined(self, i: int, prerank_weight: float) -> float:
+        """The score serving ranks by (``AnswerModelInfo.combine``)."""
+        return self.scored[i].logit + prerank_weight * self.item.candidates[i].prerank
+
+    def best(self, n: int, prerank_weight: float = 0.0) -> int | None:
+        head = range(min(n, len(self.scored)))
         if not head:
             return None
-        return max(range(len(head)), key=lambda i: (head[i].logit, -i))
+        return max(head, key=lambda i: (self.combined(i, prerank_weight), -i))
 
 
 def read_all(
@@ -61,16 +65,16 @@ def span_f1(prediction: str, answers: Sequence[str]) -> float:
 @dataclass(frozen=True)
 class Outcome:
     answerable: bool
-    logit: float  # best candidate's logit (-inf when there is no candidate)
+    logit: float  # best candidate's combined score (-inf when there is no candidate)
     correct_if_answered: bool
     span_f1: float
     span_em: bool
 
 
-def outcomes(readings: Sequence[Reading], n: int) -> list[Outcome]:
+def outcomes(readings: Sequence[Reading], n: int, prerank_weight: float = 0.0) -> list[Outcome]:
     out = []
     for reading in readings:
-        item, i = reading.item, reading.best(n)
+        item, i = reading.item, reading.best(n, prerank_weight)
         if i is None:
             out.append(Outcome(item.answerable, -math.inf, False, 0.0, False))
             continue
@@ -84,7 +88,7 @@ def outcomes(readings: Sequence[Reading], n: int) -> list[Outcome]:
         out.append(
             Outcome(
                 item.answerable,
-                reading.scored[i].logit,
+                reading.combined(i, prerank_weight),
                 item.answerable and contains_answer(sentence, item.answers),
                 f1,
                 em,

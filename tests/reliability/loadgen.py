@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 
 from eval.bench.server import process_memory
+from tests.answer_fixture import with_answer_model
 
 from .common import REPO
 
@@ -43,6 +44,7 @@ def serve_env(index_dir: Path, workdir: Path, **settings: Any) -> dict[str, str]
         "admin_token": ADMIN_TOKEN, "torch_threads": 1,
     }
     values.update(settings)
+    values = with_answer_model(values, workdir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
     env.update({f"CITEQA_{k.upper()}": str(v) for k, v in values.items()})
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",

@@ -18,6 +18,7 @@ from index.pipeline import ingest
 from service.app import create_app
 from service.settings import Settings
 from service.wiring import open_engine
+from tests.answer_fixture import with_answer_model
 from tests.service_helpers import EXTRA_DOCS, SEEDS, LiveServer, running
 
 HASHING_DIM = 32
@@ -55,6 +56,7 @@ def hashing_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
         "slack_rate_limit_burst": 1_000_000,
     }
     values.update(overrides)
+    values = with_answer_model(values, tmp)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
