@@ -1,8 +1,9 @@
-"""The query path: question -> hybrid retrieval -> sentence scoring -> Answer.
+"""The query path: question -> hybrid retrieval -> pre-ranked shortlist -> answer model -> Answer.
 
-One model call per question (the question embedding); sentence vectors, tokens and BM25 statistics
-all come from the index. Output is deterministic for a given index and question: every ranking
-breaks ties by row id, and nothing depends on time or randomness except ``timings_ms``.
+Two model calls per question: the question embedding, then one batched answer-model call over the
+best N pre-ranked sentences. Sentence vectors, tokens and BM25 statistics all come from the index.
+Output is deterministic for a given index, models and question: every ranking breaks ties by row
+id (or by pre-ranker order), and nothing depends on time or randomness except ``timings_ms``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Retrieval:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Everything scored for one question (also what the weight-fitting script learns from)."""
+    """Everything scored for one question (also what the pre-ranker fitting learns from)."""
 
     question: str
     qtype: AnswerType
@@ -240,9 +241,10 @@ class Engine:
             [Candidate(corpus.sentence_text(row), corpus.context_of(row)) for row in head],
         )
         info = self.reader.info
+        # head[j] is candidate order[j]: its reading and its pre-ranker score combine.
         combined = [
-            info.combine(r.logit, float(listed.scores[i]))
-            for r, i in zip(readings, order, strict=False)
+            info.combine(readings[j].logit, float(listed.scores[order[j]]))
+            for j in range(len(head))
         ]
         # Best first by the combined score; ties keep the pre-ranker's order (stable sort).
         ranked = sorted(range(len(head)), key=lambda i: -combined[i])

@@ -27,7 +27,6 @@ from retriever.answer_model import (
     check_reader,
     encode_pairs,
     file_sha256,
-    fitted_with,
 )
 from retriever.engine import Engine
 

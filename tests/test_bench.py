@@ -98,7 +98,8 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     data = json.loads(json_path.read_text())
     sections = data["sections"]
     assert sections["ask_inprocess_seeds"]["questions"] == sizes.ask_questions
-    assert set(sections["ask_http_seeds"]["stages"]) >= {"embed", "retrieve", "score", "total"}
+    stages = set(sections["ask_http_seeds"]["stages"])
+    assert stages >= {"embed", "retrieve", "score", "read", "total"}
     steps = sections["throughput_seeds"]["steps"]
     assert [s["concurrency"] for s in steps][:1] == [1] and all(s["errors"] == 0 for s in steps)
     assert all(s["server_cpu_ms"] > 0 and s["client_cpu_ms"] > 0 for s in steps)
@@ -109,7 +110,7 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     assert "encoders" in data["skipped"] and "squad" in data["skipped"]
     assert data["load_average_end"] and data["machine"]["cpus"]
     verdicts = {t["name"]: t["verdict"] for t in data["targets"]}
-    assert verdicts["ask in-process, SQuAD, p50"] == "not measured"
+    assert verdicts["/v1/ask over HTTP, SQuAD, p50"] == "not measured"
     markdown = md_path.read_text()
     for heading in ("## Targets", "## Ask latency", "## Throughput", "## Cold start"):
         assert heading in markdown

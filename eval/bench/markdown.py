@@ -28,7 +28,7 @@ def _targets(targets: Sequence[Target]) -> list[str]:
 def _latency(s: dict[str, Any]) -> list[str]:
     rows = []
     for key in ("ask_http_seeds", "ask_http_seeds_int8", "ask_inprocess_seeds",
-                "ask_inprocess_squad"):
+                "ask_inprocess_squad", "ask_http_squad"):
         series = s.get(key)
         if series is None:
             continue
@@ -43,8 +43,9 @@ def _latency(s: dict[str, Any]) -> list[str]:
         return []
     return ["## Ask latency (warm, distinct questions, one at a time)", "",
             "`wall` is the caller's clock (the HTTP round trip, or `engine.ask`); the stages are "
-            "the engine's own `timings_ms` (`score` = candidate sentence features, ranker and "
-            "calibrated confidence; `answer` = quote, highlight, conflicts and citations).", "",
+            "the engine's own `timings_ms` (`score` = candidate sentence features and the "
+            "pre-ranker; `read` = the answer model's one batched call over the shortlist and its "
+            "calibration; `answer` = quote, highlight, conflicts and citations).", "",
             *_table(("series", "stage", "n", "p50 ms", "p95 ms", "p99 ms", "mean ms"), rows)]
 
 

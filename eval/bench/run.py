@@ -89,6 +89,11 @@ def _engine_env(settings: Any) -> dict[str, str]:
     env["CITEQA_ENCODER_BACKEND"] = settings.encoder_backend
     # One intra-op thread per question (what `citeqa serve` does for torch by default).
     env["CITEQA_ENCODER_THREADS"] = str(settings.encoder_threads or 1)
+    # The answer model the in-process series used, so both series answer alike.
+    for name in ("answer_model_dir", "abstain_threshold", "answer_candidates"):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"CITEQA_{name.upper()}"] = str(value)
     return env
 
 
@@ -196,6 +201,12 @@ def _squad(config: BenchConfig, settings: Any, results: BenchResults) -> None:
         results.sections["profile_squad"] = profile_asks(
             engine, squad[: config.sizes.profile_questions], "squad",
             config.out / "profile-squad.txt")
+    del engine
+    # The answer model's budget is set over HTTP on SQuAD: a user's view, on a larger corpus.
+    _say(f"HTTP latency on SQuAD ({settings.encoder_backend})")
+    env = {**_engine_env(settings), "CITEQA_INDEX_DIR": str(config.squad_index)}
+    with serve(env) as served:
+        results.sections["ask_http_squad"] = latency.over_http(served.url, squad, warm, "squad")
 
 
 def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None:

@@ -8,9 +8,11 @@ exactly the candidates serving would show the model. Test-split readings are com
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +48,39 @@ def read_all(
     for item in items:
         cands = [Candidate(c.sentence, c.context) for c in item.candidates[:n]]
         out.append(Reading(item, tuple(score(item.question, cands))))
+    return out
+
+
+def save_readings(path: Path, model_sha256: str, readings: dict[str, list[Reading]]) -> None:
+    """The model's scores per dev set, so choices can be revisited without reading again."""
+    data = {
+        "model_sha256": model_sha256,
+        "sets": {
+            name: [[[s.logit, list(s.span) if s.span else None] for s in r.scored] for r in rows]
+            for name, rows in readings.items()
+        },
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def load_readings(
+    path: Path, model_sha256: str, items: Mapping[str, Sequence[QuestionExamples]]
+) -> dict[str, list[Reading]] | None:
+    """Saved readings of exactly this model file over exactly these items, else None."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    sets = data.get("sets", {})
+    if data.get("model_sha256") != model_sha256 or set(sets) != set(items):
+        return None
+    out: dict[str, list[Reading]] = {}
+    for name, rows in sets.items():
+        if len(rows) != len(items[name]):
+            return None
+        out[name] = [
+            Reading(item, tuple(Scored(float(lg), tuple(sp) if sp else None) for lg, sp in row))
+            for item, row in zip(items[name], rows, strict=True)
+        ]
     return out
 
 
