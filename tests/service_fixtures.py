@@ -5,7 +5,6 @@ index from tests/conftest.py plus two small documents with hostile text.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,17 +38,8 @@ def service_index(
     return index_dir
 
 
-@pytest.fixture(scope="session")
-def forced_abstain_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled scoring model with an abstention threshold no answer reaches: a real
-    configuration (``CITEQA_WEIGHTS_PATH``) that makes every question abstain."""
-    from retriever.weights import WEIGHTS_PATH
-
-    data = json.loads(WEIGHTS_PATH.read_text())
-    data["abstain_below"] = 1.01
-    path = tmp_path_factory.mktemp("weights") / "always-abstain.json"
-    path.write_text(json.dumps(data))
-    return path
+# A real configuration that makes every question abstain: no calibrated confidence reaches 1.
+ALWAYS_ABSTAIN = {"abstain_threshold": 1.0}
 
 
 @pytest.fixture(scope="session")

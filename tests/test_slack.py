@@ -24,6 +24,7 @@ from service.slack_blocks import (
     fit,
 )
 from service.slack_post import PostBudget
+from tests.service_fixtures import ALWAYS_ABSTAIN
 from tests.service_helpers import (
     Q_FERRY,
     Q_MOU,
@@ -63,13 +64,13 @@ def slack(service_index: Path, shared_encoder: Any, slack_receiver: SlackReceive
 
 @pytest.fixture(scope="module")
 def slack_deferred(service_index: Path, shared_encoder: Any, slack_receiver: SlackReceiver,
-                   forced_abstain_weights: Path, tmp_path_factory: pytest.TempPathFactory):
+                   tmp_path_factory: pytest.TempPathFactory):
     """The service configured to never answer inline (ack, then post to response_url), with a
     scoring model whose threshold makes every question abstain."""
     tmp = tmp_path_factory.mktemp("slack-deferred")
     settings_for = lambda url: make_settings(  # noqa: E731
         service_index, tmp, slack_signing_secret=SLACK_SECRET, slack_inline_ms=0,
-        weights_path=forced_abstain_weights,
+        **ALWAYS_ABSTAIN,
         slack_response_url_prefixes=[slack_receiver.url("/")])
     with running(settings_for, engine_loader(shared_encoder)) as live:
         yield live

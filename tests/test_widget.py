@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from service.feedback import FeedbackStore
+from tests.service_fixtures import ALWAYS_ABSTAIN
 from tests.service_helpers import (
     Q_CRAB,
     Q_FERRY,
@@ -47,11 +48,11 @@ def widget(service_index: Path, shared_encoder: Any, host_site: HostSite,
 
 
 @pytest.fixture(scope="module")
-def abstaining(service_index: Path, shared_encoder: Any, forced_abstain_weights: Path,
+def abstaining(service_index: Path, shared_encoder: Any,
                tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("widget-abstain")
     settings_for = lambda url: make_settings(  # noqa: E731
-        service_index, tmp, weights_path=forced_abstain_weights)
+        service_index, tmp, **ALWAYS_ABSTAIN)
     with running(settings_for, engine_loader(shared_encoder)) as live:
         yield live
 
