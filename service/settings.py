@@ -73,7 +73,9 @@ class Settings(BaseSettings):
         "(null: the model's own N, chosen on dev; more reads slower)",
     )
     answer_threads: int = Field(
-        1, ge=1, le=64, description="ONNX Runtime threads for one answer-model call",
+        2, ge=1, le=64, description="ONNX Runtime threads for one answer-model call (the read "
+        "is most of a question's time: two threads halve it when the cores are free; they do "
+        "not spin-wait, so concurrent questions share the cores without busy loops)",
     )
     max_question_chars: int = Field(1000, ge=1, le=1000)
 

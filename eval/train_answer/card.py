@@ -85,7 +85,9 @@ make train-answer-model      # = python -m eval.train_answer.recipe
 
 Trained with transformers' `Trainer` on {notes['train']['device']} with
 {notes['train']['torch_threads']} threads in {notes['train']['train_seconds'] / 60:.1f} minutes
-(the whole recipe, examples to card: {notes['recipe_seconds'] / 60:.1f} minutes). Seed
+(the recipe run that wrote this card took {notes['recipe_seconds'] / 60:.1f} minutes
+with reused steps: {', '.join(notes.get('reused', [])) or 'none'}; building the examples took
+about 4 minutes here, the pre-ranker fit a few more). Seed
 {config['seed']}. Loss: binary cross-entropy on the answer logit plus
 {config['span_weight']} × the start/end cross-entropy on positive pairs.
 

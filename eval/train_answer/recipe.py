@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         "fp32_fits": fits,
         "choice": choice.notes,
         "recipe_seconds": round(time.perf_counter() - started, 1),
+        "reused": [step for step, skipped in (("examples", args.skip_data),
+                                              ("training", args.skip_train)) if skipped],
     }
     (args.out / "training.json").write_text(json.dumps(notes, indent=2) + "\n")
     (args.out / "MODEL_CARD.md").write_text(card.render(description, notes))
