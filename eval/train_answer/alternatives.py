@@ -29,7 +29,7 @@ import numpy as np
 from eval import datasets
 from eval.datasets import Question
 from eval.train_answer.build_data import INDEXES, ensure_indexes, retrieval_engine
-from eval.train_answer.data import label_candidate
+from eval.train_answer.data import candidate_labels, doc_stems
 from retriever.features import FEATURES
 from retriever.weights import ScoringModel
 
@@ -49,18 +49,12 @@ class Group:
 
 
 def collect(engine: Any, questions: Iterable[Question], name: str) -> list[Group]:
-    sentences = engine.corpus.snapshot.content.sentences
-    stems = {d.doc_id: Path(d.source_path).stem for d in engine.corpus.snapshot.content.documents}
+    stems = doc_stems(engine.corpus)
     out: list[Group] = []
     started = time.perf_counter()
     for i, q in enumerate(questions, 1):
-        cands = engine.candidates(q.question)
-        labels = []
-        for row in cands.rows:
-            s = sentences[int(row)]
-            label, _ = label_candidate(q, s.doc_id, s.text, stems)
-            labels.append(-1 if label is None else label)
-        out.append(Group(q.answerable, np.asarray(cands.features, np.float32), np.array(labels)))
+        features, labels = candidate_labels(engine, q, stems)
+        out.append(Group(q.answerable, np.asarray(features, np.float32), labels))
         if i % 250 == 0:
             print(f"{name}: {i} questions, {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return out

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eval.datasets import Question
 from eval.normalize import contains_answer
 
@@ -77,22 +79,40 @@ def label_candidate(
     return 1, answer_span(sentence, question.answers)
 
 
+def doc_stems(corpus: Any) -> dict[str, str]:
+    """Document id -> file stem (gold sets name supporting documents by file stem)."""
+    return {d.doc_id: Path(d.source_path).stem for d in corpus.snapshot.content.documents}
+
+
+def candidate_labels(
+    engine: Any, question: Question, stems: dict[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One question's candidates (``engine.candidates``): their feature matrix and labels, 1, 0
+    or -1 (left out), in candidate order."""
+    sentences = engine.corpus.snapshot.content.sentences
+    cands = engine.candidates(question.question)
+    labels = []
+    for row in cands.rows:
+        s = sentences[int(row)]
+        label, _ = label_candidate(question, s.doc_id, s.text, stems)
+        labels.append(-1 if label is None else label)
+    return cands.features, np.array(labels, dtype=np.int64)
+
+
 def build_examples(
     engine: Any, questions: Iterable[Question], source: str, pool: int = POOL
 ) -> Iterator[QuestionExamples]:
     """Ask every question of ``engine`` (a ``retriever.engine.Engine``) and label its shortlist."""
     corpus = engine.corpus
     sentences = corpus.snapshot.content.sentences
-    doc_stems = {
-        d.doc_id: Path(d.source_path).stem for d in corpus.snapshot.content.documents
-    }
+    stems = doc_stems(corpus)
     for question in questions:
         listed = engine.shortlist(question.question)
         examples = []
         for i in listed.order[:pool]:
             row = int(listed.candidates.rows[i])
             sentence = sentences[row]
-            label, span = label_candidate(question, sentence.doc_id, sentence.text, doc_stems)
+            label, span = label_candidate(question, sentence.doc_id, sentence.text, stems)
             examples.append(
                 Example(
                     row, sentence.doc_id, sentence.text, corpus.context_of(row), label, span,

@@ -23,7 +23,7 @@ import numpy as np
 from eval import datasets
 from eval.datasets import Question
 from eval.train_answer.build_data import INDEXES, ensure_indexes, retrieval_engine
-from eval.train_answer.data import label_candidate
+from eval.train_answer.data import candidate_labels, doc_stems
 from retriever.features import FEATURES
 from retriever.weights import WEIGHTS_PATH, ScoringModel
 
@@ -34,20 +34,8 @@ def labelled_features(
     engine: Any, questions: Iterable[Question]
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per answerable question: its candidates' feature matrix and 0/1/-1 labels (-1: left out)."""
-    sentences = engine.corpus.snapshot.content.sentences
-    stems = {d.doc_id: Path(d.source_path).stem for d in engine.corpus.snapshot.content.documents}
-    out = []
-    for q in questions:
-        if not q.answerable:
-            continue
-        cands = engine.candidates(q.question)
-        labels = []
-        for row in cands.rows:
-            s = sentences[int(row)]
-            label, _ = label_candidate(q, s.doc_id, s.text, stems)
-            labels.append(-1 if label is None else label)
-        out.append((cands.features, np.array(labels)))
-    return out
+    stems = doc_stems(engine.corpus)
+    return [candidate_labels(engine, q, stems) for q in questions if q.answerable]
 
 
 def fit(groups: list[tuple[np.ndarray, np.ndarray]]) -> ScoringModel:
