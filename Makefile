@@ -28,12 +28,16 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The main job: index seeds/ (a no-op when nothing changed), show one answer, then serve the API,
-# the widget demo page and the Slack endpoints on http://127.0.0.1:8000 until Ctrl-C.
+# the widget demo page and the Slack endpoints on http://$(HOST):$(PORT) until Ctrl-C
+# (`make demo PORT=8080`, `make demo HOST=0.0.0.0`). HOST is taken from the command line only:
+# some shells export HOST as the machine's name, which would bind a public interface.
+HOST = 127.0.0.1
+PORT ?= 8000
 demo: bootstrap
 	$(BIN)/citeqa ingest seeds
 	$(BIN)/citeqa ask "When was the MoU between Liverpool and Oxford signed?"
-	@echo "serving http://127.0.0.1:8000 (widget demo page at /, API docs at /docs); Ctrl-C stops"
-	$(BIN)/citeqa serve --host 127.0.0.1 --port 8000
+	@echo "serving http://$(HOST):$(PORT) (widget demo page at /, API docs at /docs); Ctrl-C stops"
+	$(BIN)/citeqa serve --host $(HOST) --port $(PORT)
 
 test: bootstrap chromium
 	$(BIN)/pytest -q

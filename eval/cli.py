@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "eval", help="run the evaluation harness", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", choices=DATASETS, default="gold")
+    p.add_argument("--dataset", choices=DATASETS, default="gold",
+                   help="question set: gold (eval/gold.jsonl, the default) or a benchmark read "
+                        "from ../shared/bench (squad, squad2, scifact)")
     p.add_argument("--split", choices=("test", "dev", "all"), default="test",
                    help="test (the headline), dev, or all (dev and test; train is never asked)")
     p.add_argument("--modes", type=_modes, default=None,

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -125,7 +126,11 @@ def prepare_export(model: str, cache_dir: Path | None = None) -> Path:
     if _complete(target):
         return target
     config = json.loads((model_path / "config.json").read_text())
-    print(f"citeqa: exporting the ONNX encoders to {target} (once, ~15 s)", file=sys.stderr)
+    # The first use on a machine waits here for the export, longer on a busy machine: say what
+    # is happening, where it is cached, and how long it took.
+    print(f"citeqa: exporting the encoder to ONNX (first use on this machine; cached under "
+          f"{target.parent}) ...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
     # Built in a sibling temp dir and renamed into place: a crash never leaves half an export.
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
@@ -144,6 +149,8 @@ def prepare_export(model: str, cache_dir: Path | None = None) -> Path:
         except OSError:
             if not _complete(target):  # another process won the race: fine
                 raise
+    print(f"citeqa: encoder exported in {time.perf_counter() - started:.0f} s", file=sys.stderr,
+          flush=True)
     return target
 
 

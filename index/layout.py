@@ -8,25 +8,38 @@ pointer, and checks of a version's manifest and files (without loading anything)
     .leases/<version>        reader leases: a shared flock per loaded snapshot (see durable.py)
     .staging-<id>/           a version being written (removed if the writer fails or dies)
     .trash-<version>/        a version being removed by garbage collection
+    .collected               names of the versions garbage collection removed, one a line
     v000003-1a2b3c/          one immutable version (manifest.json + data files)
+
+One document of any version still on disk can be read without loading that version
+(``read_document``): a citation names the version it quotes, which may no longer be served.
+``.collected`` tells a version that is gone from one that never existed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 from .manifest import MANIFEST_NAME, IndexCorrupt, IndexMismatch, parse_manifest, sha256_file
+from .records import DocumentRecord
 
 CURRENT = "CURRENT"
 CURRENT_TMP = ".CURRENT.tmp"
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"
+COLLECTED = ".collected"
 VERSION_NAME = re.compile(r"^v(\d{6})-[0-9a-f]{6}$")
+DOCUMENTS_FILE = "documents.jsonl"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class VersionGone(Exception):
+    """The version is not on disk: garbage-collected, or it never existed."""
 
 
 def read_current(index_dir: Path) -> tuple[str, str] | None:
@@ -65,6 +78,15 @@ def list_versions(index_dir: Path) -> list[str]:
     if not index_dir.is_dir():
         return []
     return sorted(p.name for p in index_dir.iterdir() if VERSION_NAME.match(p.name))
+
+
+def was_collected(index_dir: Path, version: str) -> bool:
+    """Whether garbage collection removed ``version`` (recorded since citations name versions)."""
+    try:
+        with (index_dir / COLLECTED).open(encoding="ascii", errors="replace") as fh:
+            return any(line.strip() == version for line in fh)
+    except OSError:
+        return False
 
 
 def next_version_name(index_dir: Path, digest: str) -> str:
@@ -123,3 +145,49 @@ def verify_manifest_and_files(version_dir: Path, expected_sha: str | None) -> di
 def verify_version(index_dir: Path, version: str) -> dict[str, Any]:
     """Check a version's manifest and every file checksum without loading it."""
     return verify_manifest_and_files(index_dir / version, None)
+
+
+# ---- reading one document of a version ------------------------------------------------------
+
+
+def read_document(index_dir: Path, version: str, doc_id: str) -> DocumentRecord | None:
+    """``doc_id`` as ``version`` holds it, read from the version's directory alone: its manifest
+    and one line of documents.jsonl, never the vectors or indexes. None when the version has no
+    such document; VersionGone when the version is not on disk; IndexCorrupt when the text does
+    not match the sha256 the (self-checked) manifest records, so other text is never returned."""
+    if not VERSION_NAME.match(version):
+        raise VersionGone(version)
+    vdir = index_dir / version
+    if not vdir.is_dir():
+        raise VersionGone(version)
+    try:
+        documents = read_manifest(vdir).get("documents")
+        if not isinstance(documents, dict):
+            raise IndexCorrupt(f"{version}: manifest.json has no document list")
+        entry = documents.get(doc_id)
+        if entry is None:
+            return None
+        record = _scan_documents(vdir / DOCUMENTS_FILE, doc_id)
+    except (IndexCorrupt, OSError):
+        if not vdir.is_dir():  # garbage collection renamed it away while we were reading
+            raise VersionGone(version) from None
+        raise
+    expected = entry.get("text_sha256") if isinstance(entry, dict) else None
+    if record is None or hashlib.sha256(record.text.encode()).hexdigest() != expected:
+        raise IndexCorrupt(f"{version}: a document's text does not match its manifest entry")
+    return record
+
+
+def _scan_documents(path: Path, doc_id: str) -> DocumentRecord | None:
+    # One JSON object a line; only lines naming the id (as a JSON string) are parsed.
+    needles = {json.dumps(doc_id), json.dumps(doc_id, ensure_ascii=False)}
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if any(needle in line for needle in needles):
+                    row = json.loads(line)
+                    if isinstance(row, dict) and row.get("doc_id") == doc_id:
+                        return DocumentRecord(**row)
+    except (ValueError, TypeError) as exc:  # not UTF-8, not JSON, or not a document record
+        raise IndexCorrupt(f"{path.parent.name}: {DOCUMENTS_FILE} is unreadable") from exc
+    return None

@@ -1,16 +1,15 @@
-"""Find and load source files (.txt .md .html .pdf) into ``LoadedDocument`` records.
+"""Load source files (.txt .md .html .pdf) into ``LoadedDocument`` records.
 
 Text and Markdown files keep their exact decoded text, because citations point into it; HTML and
 PDF become extracted visible text. Every failure is a ``LoadError`` with a short human reason, so
-the ingest loop can report the file and carry on.
+the ingest loop can report the file and carry on. Which files are read, and how safely, is
+``sources.py``; titles without metadata are ``titles.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,21 +18,24 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from .boilerplate import find_boilerplate
+from .deadline import Deadline, check
 from .pdf_text import load_pdf
 from .records import LoadedDocument, LoadError, Span
 from .segment import iter_lines
+from .sources import HTML_SUFFIXES as HTML_SUFFIXES
+from .sources import MARKDOWN_SUFFIXES as MARKDOWN_SUFFIXES
+from .sources import PDF_SUFFIXES as PDF_SUFFIXES
+from .sources import SIDECAR_SUFFIX as SIDECAR_SUFFIX
+from .sources import SUPPORTED_SUFFIXES as SUPPORTED_SUFFIXES
+from .sources import TEXT_SUFFIXES as TEXT_SUFFIXES
+from .sources import Source, read_source, sidecar_for
+from .sources import discover as discover
+from .titles import MAX_TITLE_CHARS as MAX_TITLE_CHARS
+from .titles import clip_title, markdown_heading, name_title, title_line
 
-TEXT_SUFFIXES = frozenset({".txt"})
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
-HTML_SUFFIXES = frozenset({".html", ".htm"})
-PDF_SUFFIXES = frozenset({".pdf"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
-
-SIDECAR_SUFFIX = ".meta.json"
 # HTML nested deeper than this is refused before BeautifulSoup sees it (its tree building is
 # quadratic in the depth); real pages stay well under 100 levels.
 MAX_HTML_DEPTH = 200
-MAX_TITLE_CHARS = 200
 MAX_SIDECAR_BYTES = 1_000_000
 _BOM = "\ufeff"
 _META_KEYS = ("title", "url", "date")
@@ -41,7 +43,6 @@ _META_KEYS = ("title", "url", "date")
 _FRONT_MATTER_FENCE = re.compile(r"---[ \t]*")
 _FRONT_MATTER_END = re.compile(r"(?:---|\.\.\.)[ \t]*")
 _FRONT_MATTER_ITEM = re.compile(r"([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*)")
-_MD_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -145,12 +146,13 @@ class _Lines:
         return "".join(self.lines)
 
 
-def _walk_visible(root: Tag) -> str:
+def _walk_visible(root: Tag, deadline: Deadline | None = None) -> str:
     """Visible text of ``root``, walked with an explicit stack so deep nesting cannot recurse."""
     out = _Lines()
     content_depth = 0  # how many <article>/<main> we are inside
     stack: list[tuple[PageElement, bool]] = [(root, False)]
     while stack:
+        check(deadline)
         node, leaving = stack.pop()
         if isinstance(node, NavigableString):
             if type(node) is NavigableString:  # comments, CDATA, doctype are subclasses
@@ -194,9 +196,10 @@ def _meta_content(soup: BeautifulSoup, *keys: str) -> str | None:
     return None
 
 
-def extract_html(source: str) -> HtmlPage:
+def extract_html(source: str, deadline: Deadline | None = None) -> HtmlPage:
     """Visible text and metadata of an HTML page (the text citations will point into)."""
     soup = BeautifulSoup(source, "lxml")
+    check(deadline)
     title_tag = soup.find("title")
     h1 = soup.find("h1")
     canonical = soup.find("link", rel="canonical")
@@ -204,67 +207,12 @@ def extract_html(source: str) -> HtmlPage:
     if isinstance(canonical, Tag) and canonical.get("href"):
         url = str(canonical["href"]).strip()
     return HtmlPage(
-        text=_walk_visible(soup),
+        text=_walk_visible(soup, deadline),
         title=title_tag.get_text(" ", strip=True) if isinstance(title_tag, Tag) else "",
         h1=h1.get_text(" ", strip=True) if isinstance(h1, Tag) else "",
         url=url or _meta_content(soup, "og:url"),
         date=_meta_content(soup, "article:published_time", "datePublished", "date"),
     )
-
-
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
-def _is_candidate(path: Path) -> bool:
-    name = path.name.lower()
-    return (
-        not _is_hidden(path)
-        and not name.endswith(SIDECAR_SUFFIX)
-        and path.suffix.lower() in SUPPORTED_SUFFIXES
-    )
-
-
-def discover(paths: Sequence[Path]) -> list[Path]:
-    """Supported files under ``paths`` (files, or folders walked recursively), sorted, unique.
-
-    Hidden files and folders and ``*.meta.json`` sidecars are skipped. A path that does not exist,
-    or a file named explicitly that is not a supported type, raises ``LoadError``.
-    """
-    found: set[Path] = set()
-    for root in paths:
-        root = Path(root)
-        if not root.exists():
-            raise LoadError(str(root), "no such file or directory")
-        if root.is_file():
-            if not _is_candidate(root):
-                raise LoadError(str(root), f"unsupported file type {root.suffix or '(none)'!r}")
-            found.add(root)
-            continue
-        # os.walk does not follow symlinked folders, so a link cycle cannot loop forever.
-        for folder, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in filenames:
-                path = Path(folder) / name
-                # A link that resolves to nothing (dangling, or a loop) is kept, so that ingest
-                # reports it as unreadable instead of passing over it in silence.
-                if _is_candidate(path) and (path.is_file() or path.is_symlink()):
-                    found.add(path)
-    return sorted(found)
-
-
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(str(path), f"too large ({size:,} bytes; the limit is {max_bytes:,})")
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)  # the file may have grown since stat()
-    except OSError as exc:
-        raise LoadError(str(path), f"cannot read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise LoadError(str(path), f"too large (over {max_bytes:,} bytes)")
-    return data
 
 
 def _decode_utf8(path: Path, data: bytes) -> str:
@@ -287,7 +235,9 @@ def _check_not_blank(path: Path, text: str) -> None:
         raise LoadError(str(path), "empty (no text)")
 
 
-def _parse_front_matter(text: str) -> tuple[dict[str, str], Span | None]:
+def _parse_front_matter(
+    text: str, deadline: Deadline | None = None
+) -> tuple[dict[str, str], Span | None]:
     """``key: value`` pairs of a ``---`` block at the very top, and the block's span."""
     lines = iter_lines(text)
     first = next(lines)
@@ -295,6 +245,7 @@ def _parse_front_matter(text: str) -> tuple[dict[str, str], Span | None]:
         return {}, None
     meta: dict[str, str] = {}
     for start, end, _ in lines:
+        check(deadline)
         line = text[start:end]
         if _FRONT_MATTER_END.fullmatch(line):
             return meta, Span(0, end)
@@ -308,31 +259,25 @@ def _parse_front_matter(text: str) -> tuple[dict[str, str], Span | None]:
     return {}, None  # no closing fence: it was a horizontal rule, not front matter
 
 
-def _sidecar_for(path: Path) -> Path | None:
-    # "x.md.meta.json" names one file exactly; "x.meta.json" matches the doc_id (the stem).
-    for candidate in (path.with_name(path.name + SIDECAR_SUFFIX),
-                      path.with_name(path.stem + SIDECAR_SUFFIX)):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _read_sidecar(path: Path) -> dict[str, str]:
-    sidecar = _sidecar_for(path)
+def _read_sidecar(source: Source) -> dict[str, str]:
+    path = source.path
+    sidecar = sidecar_for(path)
     if sidecar is None:
         return {}
     try:
-        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
-            raise LoadError(str(path), f"sidecar {sidecar} is too large")
-        raw = json.loads(sidecar.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LoadError(str(path), f"cannot read sidecar {sidecar} ({exc.strerror})") from None
+        data = read_source(sidecar, source.root, MAX_SIDECAR_BYTES)
+    except LoadError as exc:
+        raise LoadError(str(path), f"sidecar {sidecar}: {exc.reason}") from None
+    try:
+        raw = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise LoadError(str(path), f"sidecar {sidecar} is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise LoadError(
             str(path), f"sidecar {sidecar} is not valid JSON (line {exc.lineno}: {exc.msg})"
         ) from None
+    except RecursionError:  # the C scanner recurses once per nested array or object
+        raise LoadError(str(path), f"sidecar {sidecar} is nested too deeply") from None
     if not isinstance(raw, dict):
         raise LoadError(str(path), f"sidecar {sidecar} must be a JSON object")
     meta: dict[str, str] = {}
@@ -345,51 +290,21 @@ def _read_sidecar(path: Path) -> dict[str, str]:
     return meta
 
 
-def _clip_title(line: str) -> str:
-    line = " ".join(line.split())
-    if len(line) <= MAX_TITLE_CHARS:
-        return line
-    cut = line[: MAX_TITLE_CHARS - 1]
-    space = cut.rfind(" ")
-    if space > MAX_TITLE_CHARS // 2:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
-
-
-def _first_line(text: str, skip: Sequence[Span]) -> str:
-    for start, end, _ in iter_lines(text):
-        if any(s.start < end and start < s.end for s in skip):
-            continue
-        if text[start:end].strip():
-            return _clip_title(text[start:end])
-    return ""
-
-
-def _markdown_heading(text: str, skip: Sequence[Span]) -> str:
-    for start, end, _ in iter_lines(text):
-        if any(s.start < end and start < s.end for s in skip):
-            continue
-        heading = _MD_HEADING.fullmatch(text[start:end])
-        if heading is not None:
-            return _clip_title(heading.group(1))
-    return ""
-
-
 def _load_plain(
-    path: Path, data: bytes, markdown: bool
+    path: Path, data: bytes, markdown: bool, deadline: Deadline | None
 ) -> tuple[str, dict[str, str], tuple[Span, ...], str]:
-    """Text, front matter, skip spans and best title of a .txt/.md file."""
+    """Text, front matter, skip spans and heading title (markdown only) of a .txt/.md file."""
     text = _decode_utf8(path, data)
     _check_not_blank(path, text)
-    front, front_span = _parse_front_matter(text)
+    front, front_span = _parse_front_matter(text, deadline)
     skip = find_boilerplate(text)
     if front_span is not None:
         skip = (front_span, *skip)
-    heading = _markdown_heading(text, skip) if markdown else ""
-    return text, front, skip, heading or _first_line(text, skip)
+    check(deadline)
+    return text, front, skip, markdown_heading(text, skip, deadline) if markdown else ""
 
 
-def _html_depth(source: str) -> int:
+def _html_depth(source: str, deadline: Deadline | None) -> int:
     """How deeply the page's elements nest, measured on lxml's tree (linear, and libxml2 itself
     stops building below a few hundred levels, so this stays cheap for any input)."""
     try:
@@ -400,16 +315,19 @@ def _html_depth(source: str) -> int:
     for event, _ in etree.iterwalk(root, events=("start", "end")):
         depth += 1 if event == "start" else -1
         deepest = max(deepest, depth)
+        if not depth:
+            check(deadline)
+    check(deadline)
     return deepest
 
 
-def _load_html(path: Path, data: bytes) -> HtmlPage:
+def _load_html(path: Path, data: bytes, deadline: Deadline | None) -> HtmlPage:
     source = _decode_utf8(path, data)
     _check_not_blank(path, source)
-    if _html_depth(source) > MAX_HTML_DEPTH:
+    if _html_depth(source, deadline) > MAX_HTML_DEPTH:
         raise LoadError(str(path), f"HTML is nested more than {MAX_HTML_DEPTH} levels deep")
     try:
-        page = extract_html(source)
+        page = extract_html(source, deadline)
     except RecursionError:
         raise LoadError(str(path), "HTML is nested too deeply to parse") from None
     if not page.text.strip():
@@ -417,34 +335,49 @@ def _load_html(path: Path, data: bytes) -> HtmlPage:
     return page
 
 
-def load_document(path: Path, max_bytes: int = 50_000_000) -> LoadedDocument:
-    """Load one file; raises ``LoadError`` with a short reason when it cannot be ingested."""
-    path = Path(path)
+def parse_document(
+    source: Source, data: bytes, deadline: Deadline | None = None
+) -> LoadedDocument:
+    """The document in ``data`` (the bytes of ``source.path``); raises ``LoadError`` with a short
+    reason when it cannot be ingested, ``FileTimedOut`` past ``deadline``."""
+    path = source.path
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(str(path), f"unsupported file type {suffix or '(none)'!r}")
-    data = _read_bytes(path, max_bytes)
     if not data.strip():
         raise LoadError(str(path), "empty (no text)")
     meta: dict[str, str | None] = {}
     if suffix in HTML_SUFFIXES:
-        page = _load_html(path, data)
+        page = _load_html(path, data, deadline)
         text, title, skip = page.text, page.title or page.h1, find_boilerplate(page.text)
         meta.update(url=page.url, date=page.date)
     elif suffix in PDF_SUFFIXES:
         text, title = load_pdf(path, data)
         skip = find_boilerplate(text)
     else:
-        text, front, skip, title = _load_plain(path, data, suffix in MARKDOWN_SUFFIXES)
+        text, front, skip, title = _load_plain(path, data, suffix in MARKDOWN_SUFFIXES, deadline)
         meta.update({k: front[k] for k in _META_KEYS if k in front})
-    meta.update(_read_sidecar(path))  # the sidecar is explicit, so it wins
-    title = meta.get("title") or title or _first_line(text, skip) or path.stem
+    check(deadline)
+    meta.update(_read_sidecar(source))  # the sidecar is explicit, so it wins
+    title = (
+        meta.get("title") or title or title_line(text, skip, deadline) or name_title(path.stem)
+    )
     return LoadedDocument(
         doc_id=path.stem,
         source_path=str(path),
         text=text,
-        title=_clip_title(title),
+        title=clip_title(title),
         url=meta.get("url") or None,
         date=meta.get("date") or None,
         skip=skip,
     )
+
+
+def load_document(
+    path: Path, max_bytes: int = 50_000_000, *, follow_external_symlinks: bool = False
+) -> LoadedDocument:
+    """Read and parse one file named on its own (see ``Source.named``)."""
+    source = Source.named(Path(path), follow_external_symlinks=follow_external_symlinks)
+    if source.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise LoadError(str(path), f"unsupported file type {source.path.suffix or '(none)'!r}")
+    return parse_document(source, read_source(source.path, source.root, max_bytes))

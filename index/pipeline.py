@@ -4,6 +4,9 @@ Incremental by content: a document whose file bytes are unchanged keeps its reco
 from the current version; only new or changed files are segmented and embedded. Each document is
 embedded in its own ``encode`` call, so its vectors never depend on what else is in the batch and an
 incremental build is byte-identical to a fresh one.
+
+One bad file never stops an ingest: whatever goes wrong while reading, parsing or segmenting it
+(including a per-file time limit) is reported in ``IngestReport.skipped`` and the rest go on.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .chunk import chunk_sentences
+from .deadline import Deadline
 from .durable import Failpoint
 from .embed import Encoder
-from .lexical import TOKENIZER_VERSION, LexicalIndex, join_line_hyphens, tokenize
-from .loaders import discover, load_document
+from .lexical import TOKENIZER_VERSION, LexicalIndex
+from .loaders import parse_document
 from .manifest import (
     FORMAT_VERSION,
     BuildSettings,
@@ -33,17 +36,18 @@ from .manifest import (
     model_entry,
     probe_entry,
 )
-from .records import Chunk, DocumentRecord, LoadError, Sentence
-from .segment import SEGMENTER_VERSION, split_sentences
+from .records import DocumentRecord, LoadError
+from .segment import SEGMENTER_VERSION
+from .sources import Source, find_sources, read_source
 from .store import (
     IndexContent,
     IndexNotFound,
-    IndexSnapshot,
     collect_garbage,
     load_snapshot,
     write_version,
     writer_lock,
 )
+from .units import DocUnits, Segmented, embed_units, segment_record, units_from_snapshot
 from .vectors import VectorIndex
 
 
@@ -55,7 +59,14 @@ class IngestConfig:
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     max_file_bytes: int = 50_000_000
+    # Reading, parsing and segmenting one file (not embedding it) must finish within this.
+    max_file_seconds: float = 120.0
+    # Follow symlinks whose target is outside the folder being ingested (off: they are skipped
+    # and reported, so a link to /etc/passwd is never served).
+    follow_external_symlinks: bool = False
     keep_versions: int = 3
+    # Superseded versions younger than this stay on disk, so citations given from them resolve.
+    version_grace_s: float = 0.0
 
     def build_settings(self) -> BuildSettings:
         return BuildSettings(
@@ -84,85 +95,18 @@ class IngestReport:
     note: str = ""
 
 
-@dataclass(frozen=True)
-class _DocUnits:
-    """One document's share of the index: records, vectors and tokens."""
-
-    record: DocumentRecord
-    sentences: list[Sentence]
-    chunks: list[Chunk]
-    sentence_vectors: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_tokens: list[list[str]]
-    chunk_tokens: list[list[str]]
-
-
-def build_units(record: DocumentRecord, skip, config: IngestConfig, encoder: Encoder) -> _DocUnits:
+def build_units(
+    record: DocumentRecord, skip, config: IngestConfig, encoder: Encoder,
+    deadline: Deadline | None = None,
+) -> DocUnits:
     """Segment, chunk, tokenize and embed one document."""
-    text = record.text
-    spans = split_sentences(text, skip)
-    ranges = chunk_sentences(text, spans, config.chunk_size, config.chunk_overlap)
-    owner = [0] * len(spans)
-    for ordinal, (first, last) in reversed(list(enumerate(ranges))):
-        for i in range(first, last):
-            owner[i] = ordinal  # the first chunk that holds a sentence owns it
-    sentences = [
-        Sentence(
-            id=f"{record.doc_id}:s{i}", doc_id=record.doc_id, ordinal=i, start=s.start,
-            end=s.end, text=text[s.start : s.end], role=s.role, chunk_ordinal=owner[i],
-        )
-        for i, s in enumerate(spans)
-    ]
-    chunks = [
-        Chunk(
-            id=f"{record.doc_id}:c{i}", doc_id=record.doc_id, ordinal=i,
-            start=spans[first].start, end=spans[last - 1].end,
-            text=text[spans[first].start : spans[last - 1].end],
-            first_sentence=first, last_sentence=last,
-        )
-        for i, (first, last) in enumerate(ranges)
-    ]
-    # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
-    units = [s.text for s in sentences] + [c.text for c in chunks]
-    vectors = encoder.encode([join_line_hyphens(u) for u in units])
-    return _DocUnits(
-        record=record,
-        sentences=sentences,
-        chunks=chunks,
-        sentence_vectors=vectors[: len(sentences)],
-        chunk_vectors=vectors[len(sentences) :],
-        sentence_tokens=[tokenize(s.text) for s in sentences],
-        chunk_tokens=[tokenize(c.text) for c in chunks],
-    )
-
-
-def _units_from_snapshot(snapshot: IndexSnapshot) -> dict[str, _DocUnits]:
-    content = snapshot.content
-    out: dict[str, _DocUnits] = {}
-    s_at = c_at = 0
-    for record in content.documents:
-        s_end = s_at
-        while s_end < len(content.sentences) and content.sentences[s_end].doc_id == record.doc_id:
-            s_end += 1
-        c_end = c_at
-        while c_end < len(content.chunks) and content.chunks[c_end].doc_id == record.doc_id:
-            c_end += 1
-        out[record.doc_id] = _DocUnits(
-            record=record,
-            sentences=content.sentences[s_at:s_end],
-            chunks=content.chunks[c_at:c_end],
-            sentence_vectors=content.sentence_vectors[s_at:s_end],
-            chunk_vectors=content.chunk_vectors[c_at:c_end],
-            sentence_tokens=content.sentence_tokens[s_at:s_end],
-            chunk_tokens=content.chunk_tokens[c_at:c_end],
-        )
-        s_at, c_at = s_end, c_end
-    return out
+    segmented = segment_record(record, skip, config.chunk_size, config.chunk_overlap, deadline)
+    return embed_units(segmented, encoder)
 
 
 def _reusable_previous(
     index_dir: Path, encoder: Encoder, settings: BuildSettings
-) -> tuple[dict[str, _DocUnits], str, str | None]:
+) -> tuple[dict[str, DocUnits], str, str | None]:
     """The current version's units if it was built the same way, else nothing (and why), and the
     current version's name when it verified."""
     try:
@@ -180,15 +124,36 @@ def _reusable_previous(
             return {}, f"rebuilding everything: the current index cannot be reused ({exc})", None
         if snapshot.manifest.get("settings") != settings.as_dict():
             return {}, "rebuilding everything: build settings changed", snapshot.version
-        return _units_from_snapshot(snapshot), "", snapshot.version
+        return units_from_snapshot(snapshot), "", snapshot.version
 
 
-def _sha256_bytes(path: Path, max_bytes: int) -> str:
-    """The file's sha256; "" for a file over the size limit, which the loader refuses without
-    reading it (hashing it first would read a file of any size into memory)."""
-    if path.stat().st_size > max_bytes:
-        return ""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _load_and_segment(
+    source: Source, data: bytes, sha: str, config: IngestConfig
+) -> Segmented:
+    """One file's records, or ``LoadError`` for any failure, so that one hostile file (input a
+    parser library was never tested on) is reported and skipped rather than ending the ingest."""
+    path = source.path
+    deadline = Deadline.start(str(path), config.max_file_seconds)
+    try:
+        loaded = parse_document(source, data, deadline)
+        record = DocumentRecord(
+            doc_id=loaded.doc_id, title=loaded.title, url=loaded.url, date=loaded.date,
+            source_path=str(path), content_sha256=sha, text=loaded.text,
+        )
+        segmented = segment_record(
+            record, loaded.skip, config.chunk_size, config.chunk_overlap, deadline
+        )
+    except LoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure is this file's, reported by name
+        detail = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise LoadError(
+            str(path), f"could not be loaded ({type(exc).__name__}{': ' if detail else ''}"
+            f"{detail})"
+        ) from None
+    if not segmented.sentences:
+        raise LoadError(str(path), "no sentences found after removing boilerplate")
+    return segmented
 
 
 def ingest(
@@ -201,39 +166,36 @@ def ingest(
     new version (the current one is then untouched). ``failpoint`` is for fault-injection tests.
     """
     config = config or IngestConfig()
+    # Checked here, or every file would be skipped for the same configuration error.
+    if config.chunk_size <= 0 or not 0 <= config.chunk_overlap < config.chunk_size:
+        raise ValueError("need chunk_size > 0 and 0 <= chunk_overlap < chunk_size")
     started = time.perf_counter()
     report = IngestReport()
     settings = config.build_settings()
     with writer_lock(index_dir):
         previous, report.note, current = _reusable_previous(index_dir, encoder, settings)
-        units: dict[str, _DocUnits] = {}
-        files = discover(paths)
-        bar = tqdm(files, desc="ingest", unit="file", file=sys.stderr, disable=not progress)
-        for path in bar:
+        units: dict[str, DocUnits] = {}
+        sources = find_sources(paths, follow_external_symlinks=config.follow_external_symlinks)
+        bar = tqdm(sources, desc="ingest", unit="file", file=sys.stderr, disable=not progress)
+        for source in bar:
+            path = source.path
             doc_id = path.stem
             try:
                 if doc_id in units:
                     raise LoadError(str(path), f"duplicate document id {doc_id!r}")
-                sha = _sha256_bytes(path, config.max_file_bytes) if path.is_file() else ""
+                data = read_source(path, source.root, config.max_file_bytes)
+                sha = hashlib.sha256(data).hexdigest()
                 old = previous.get(doc_id)
                 if old is not None and old.record.content_sha256 == sha:
                     units[doc_id] = old
                     report.reused.append(doc_id)
                     continue
-                loaded = load_document(path, max_bytes=config.max_file_bytes)
-                record = DocumentRecord(
-                    doc_id=doc_id, title=loaded.title, url=loaded.url, date=loaded.date,
-                    source_path=str(path), content_sha256=sha, text=loaded.text,
-                )
-                built = build_units(record, loaded.skip, config, encoder)
-                if not built.sentences:
-                    raise LoadError(str(path), "no sentences found after removing boilerplate")
-                units[doc_id] = built
+                segmented = _load_and_segment(source, data, sha, config)
+                del data  # a large file's bytes need not outlive its text while it is embedded
+                units[doc_id] = embed_units(segmented, encoder)
                 report.embedded.append(doc_id)
             except LoadError as exc:
                 report.skipped.append(exc)
-            except OSError as exc:
-                report.skipped.append(LoadError(str(path), f"cannot read ({exc.strerror})"))
         report.removed = sorted(set(previous) - set(units))
         ordered = [units[k] for k in sorted(units)]
         report.documents = len(ordered)
@@ -245,18 +207,20 @@ def ingest(
         if not report.embedded and not report.removed and previous:
             report.version = current
             report.note = "index is up to date: nothing changed, nothing published"
-            collect_garbage(index_dir, config.keep_versions, failpoint=failpoint)  # crash leftovers
+            collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
+                            failpoint=failpoint)  # crash leftovers
             report.seconds = time.perf_counter() - started
             return report
         report.version = _publish(index_dir, ordered, encoder, config, settings, failpoint)
         report.published = True
-        collect_garbage(index_dir, config.keep_versions, failpoint=failpoint)
+        collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
+                        failpoint=failpoint)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _publish(
-    index_dir: Path, ordered: list[_DocUnits], encoder: Encoder, config: IngestConfig,
+    index_dir: Path, ordered: list[DocUnits], encoder: Encoder, config: IngestConfig,
     settings: BuildSettings, failpoint: Failpoint | None,
 ) -> str:
     dim = encoder.identity.dim

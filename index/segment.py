@@ -3,9 +3,9 @@
 Lines are first grouped into units (``wrap.py``): a hard-wrapped paragraph is one unit, every
 other line its own. A unit boundary always ends a sentence; inside a unit (where a line break is
 plain whitespace) we split after terminal punctuation that is followed by whitespace and something
-that can start a sentence, and cut any run longer than MAX_SENTENCE_CHARS. Each sentence gets a
-role (prose, list item, lead-in, heading) that the answer stage uses to merge lead-ins with their
-items and to never answer with a heading alone.
+that can start a sentence, and cut any run longer than MAX_SENTENCE_CHARS (see ``_cut_point``).
+Each sentence gets a role (prose, list item, lead-in, heading) that the answer stage uses to merge
+lead-ins with their items and to never answer with a heading alone.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 
+from .deadline import Deadline, check
 from .records import SentenceRole, SentenceSpan, Span
 from .wrap import trim, units
 
@@ -23,11 +24,20 @@ from .wrap import trim, units
 # at the last whitespace. 400 characters (~70 words) is what a quote can show; 1.4% of the
 # SQuAD articles' sentences are longer (0.6% over 500) and are cut into clause-sized pieces.
 MAX_SENTENCE_CHARS = 400
+# One token longer than the limit (a long URL) is kept whole up to this length; a run without
+# whitespace past it (an encoded blob, text in a script written without spaces) is no word and is
+# cut at MAX_SENTENCE_CHARS. So no sentence is ever longer than this.
+MAX_TOKEN_CHARS = 2_000
 _CLAUSE_END = re.compile(r"[;,](?=\s)")
+# Stops and commas of scripts written without spaces between words (CJK).
+_UNSPACED_BREAKS = frozenset("。！？；，、｡")
+# A cut must not separate a character from the marks or joiners that follow it.
+_JOINING_CATEGORIES = frozenset({"Mn", "Mc", "Me", "Cf"})
+_MAX_BACKOFF = 32  # a run of marks longer than this is no character's (zalgo text): cut anyway
 
 # Bump whenever a change here can move a sentence boundary or role: the manifest records it so an
 # index built by an older segmenter is rebuilt rather than silently mixed.
-SEGMENTER_VERSION = "seg-3"  # bump when loaders, boilerplate or segmentation rules change
+SEGMENTER_VERSION = "seg-4"  # bump when loaders, boilerplate or segmentation rules change
 
 # The same line breaks as str.splitlines(); every one of them is also whitespace for str.strip().
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -98,38 +108,60 @@ def _split_line(text: str, start: int, end: int) -> list[tuple[int, int]]:
         pieces.append((piece_start, match.end()))
         piece_start = after.end()
     pieces.append((piece_start, end))
-    trimmed = (trim(text, a, b) for a, b in pieces)
+    return [trim(text, a, b) for a, b in pieces]
+
+
+def _is_content(text: str, start: int, end: int) -> bool:
     # Pure punctuation ("---", "* * *") is decoration, never an answer.
-    return [(a, b) for a, b in trimmed if any(ch.isalnum() for ch in text[a:b])]
+    return any(text[i].isalnum() for i in range(start, end))
 
 
-def _cut_point(text: str, start: int, end: int) -> int:
-    """Where to cut ``text[start:end]`` (longer than MAX_SENTENCE_CHARS) into a first piece."""
+def _hard_cut(text: str, start: int, limit: int) -> int:
+    """Where to cut a run with no whitespace near ``limit``: after its last CJK stop or comma in
+    the second half of the window, else at ``limit`` moved back off any combining mark."""
+    for pos in range(limit, start + MAX_SENTENCE_CHARS // 2, -1):
+        if text[pos - 1] in _UNSPACED_BREAKS:
+            return pos
+    pos = limit
+    while pos > limit - _MAX_BACKOFF and (
+        unicodedata.category(text[pos]) in _JOINING_CATEGORIES or text[pos - 1] == "\u200d"
+    ):
+        pos -= 1
+    return pos
+
+
+def _cut_point(text: str, start: int, end: int, in_blob: bool) -> tuple[int, bool]:
+    """Where to cut ``text[start:end]`` (longer than MAX_SENTENCE_CHARS) into a first piece, and
+    whether the cut is inside a blob (``in_blob``: ``start`` already is)."""
     limit = start + MAX_SENTENCE_CHARS
     clause = None
     for match in _CLAUSE_END.finditer(text, limit - MAX_SENTENCE_CHARS // 4, limit):
         clause = match.end()
     if clause is not None:
-        return clause
+        return clause, False
     for pos in range(limit, start, -1):
         if text[pos].isspace():
-            return pos
-    # One token longer than the limit (a URL, an encoded blob): cut at the first space after it.
-    after = _SPACE_RUN.search(text, limit, end)
-    return after.start() if after is not None else end
+            return pos, False
+    # One token longer than the limit: a long URL stays whole, a blob is cut.
+    after = None if in_blob else _SPACE_RUN.search(text, limit, min(end, start + MAX_TOKEN_CHARS))
+    return (after.start(), False) if after is not None else (_hard_cut(text, start, limit), True)
 
 
-def _cap_length(text: str, pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _cap_length(
+    text: str, pieces: list[tuple[int, int]], deadline: Deadline | None
+) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for start, end in pieces:
-        while end - start > MAX_SENTENCE_CHARS:
-            cut = _cut_point(text, start, end)
-            if cut >= end:
-                break
+        in_blob = False
+        while end - start > MAX_SENTENCE_CHARS and (
+            in_blob or end - start > MAX_TOKEN_CHARS or _SPACE_RUN.search(text, start, end)
+        ):
+            check(deadline)
+            cut, in_blob = _cut_point(text, start, end, in_blob)
             out.append(trim(text, start, cut))
             start = trim(text, cut, end)[0]
         out.append((start, end))
-    return out
+    return [(a, b) for a, b in out if _is_content(text, a, b)]
 
 
 def _line_roles(
@@ -152,13 +184,14 @@ def _line_roles(
     return roles
 
 
-def _overlaps_skip(starts: list[int], ends: list[int], start: int, end: int) -> bool:
+def overlaps_skip(starts: list[int], ends: list[int], start: int, end: int) -> bool:
     # Merged skips are disjoint and sorted, so only the last one starting before ``end`` matters.
     i = bisect.bisect_left(starts, end)
     return i > 0 and ends[i - 1] > start
 
 
-def _merge_skips(skip: Sequence[Span]) -> tuple[list[int], list[int]]:
+def merge_skips(skip: Sequence[Span]) -> tuple[list[int], list[int]]:
+    """Skip spans merged into sorted, disjoint ``(starts, ends)`` for ``overlaps_skip``."""
     merged: list[list[int]] = []
     for span in sorted(skip, key=lambda s: (s.start, s.end)):
         if span.end <= span.start:
@@ -170,15 +203,19 @@ def _merge_skips(skip: Sequence[Span]) -> tuple[list[int], list[int]]:
     return [m[0] for m in merged], [m[1] for m in merged]
 
 
-def split_sentences(text: str, skip: Sequence[Span] = ()) -> list[SentenceSpan]:
-    """Sentences of ``text`` as sorted, non-overlapping, whitespace-trimmed spans with roles.
+def split_sentences(
+    text: str, skip: Sequence[Span] = (), deadline: Deadline | None = None
+) -> list[SentenceSpan]:
+    """Sentences of ``text`` as sorted, non-overlapping, whitespace-trimmed spans with roles,
+    none longer than MAX_TOKEN_CHARS.
 
     Sentences overlapping any ``skip`` span (boilerplate, front matter) are dropped.
     """
-    starts, ends = _merge_skips(skip)
+    starts, ends = merge_skips(skip)
     out: list[SentenceSpan] = []
-    for unit in units(text, list(iter_lines(text))):
-        pieces = _cap_length(text, _split_line(text, unit.start, unit.end))
+    for unit in units(text, list(iter_lines(text)), deadline):
+        check(deadline)
+        pieces = _cap_length(text, _split_line(text, unit.start, unit.end), deadline)
         if not pieces:
             continue
         roles: list[SentenceRole] = (
@@ -186,6 +223,6 @@ def split_sentences(text: str, skip: Sequence[Span] = ()) -> list[SentenceSpan]:
             else _line_roles(text, pieces, unit.bullet, unit.has_next_line)
         )
         for (a, b), role in zip(pieces, roles, strict=True):
-            if not (starts and _overlaps_skip(starts, ends, a, b)):
+            if not (starts and overlaps_skip(starts, ends, a, b)):
                 out.append(SentenceSpan(a, b, role))
     return out

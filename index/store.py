@@ -47,15 +47,18 @@ from .layout import (
     STAGING_PREFIX,
     TRASH_PREFIX,
     VERSION_NAME,
+    VersionGone,
     current_or_none,
     current_version,
     list_versions,
     next_version_name,
     read_current,
+    read_document,
     read_manifest,
     verify_files,
     verify_manifest_and_files,
     verify_version,
+    was_collected,
 )
 from .lexical import LexicalIndex
 from .manifest import MANIFEST_NAME, IndexCorrupt, encode_manifest, sha256_file
@@ -64,9 +67,10 @@ from .vectors import VectorIndex
 
 __all__ = [  # the store's public surface, including what it re-exports from layout and gc
     "CURRENT", "CURRENT_TMP", "STAGING_PREFIX", "TRASH_PREFIX", "IndexBusy", "IndexContent",
-    "IndexCorrupt", "IndexNotFound", "IndexSnapshot", "PublishFailed", "collect_garbage",
-    "current_version", "list_versions", "load_snapshot", "read_current", "read_manifest",
-    "verify_files", "verify_version", "write_version", "writer_lock",
+    "IndexCorrupt", "IndexNotFound", "IndexSnapshot", "PublishFailed", "VersionGone",
+    "collect_garbage", "current_version", "list_versions", "load_snapshot", "read_current",
+    "read_document", "read_manifest", "verify_files", "verify_version", "was_collected",
+    "write_version", "writer_lock",
 ]
 
 writer_lock = exclusive_lock

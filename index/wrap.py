@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from .deadline import Deadline, check
+
 MIN_WRAP_WIDTH = 30
 MAX_WRAP_WIDTH = 160
 # Proportional fonts (PDF) make character counts only approximate the printed width.
@@ -127,10 +129,13 @@ def _kind(text: str, start: int, end: int, body_start: int, body_end: int) -> tu
     return "plain", body_start, body_end
 
 
-def _classify(text: str, lines: Sequence[tuple[int, int, int]]) -> list[_Line]:
+def _classify(
+    text: str, lines: Sequence[tuple[int, int, int]], deadline: Deadline | None
+) -> list[_Line]:
     out: list[_Line] = []
     in_fence = False
     for start, end, next_start in lines:
+        check(deadline)
         body_start, body_end = trim(text, start, end)
         fence = _FENCE.match(text, start, end) is not None
         kind: Kind
@@ -265,12 +270,16 @@ def _joins(text: str, lines: list[_Line], blocks: list[_Block]) -> set[int]:
     return joins
 
 
-def units(text: str, lines: Sequence[tuple[int, int, int]]) -> list[Unit]:
+def units(
+    text: str, lines: Sequence[tuple[int, int, int]], deadline: Deadline | None = None
+) -> list[Unit]:
     """The text's units in order; ``lines`` are ``(start, end, next_start)`` as iter_lines gives."""
-    classified = _classify(text, lines)
+    classified = _classify(text, lines, deadline)
     blocks = _survey(classified)
+    check(deadline)
     classified = _unmark_wrapped_dashes(text, classified, blocks)
     joins = _joins(text, classified, blocks)
+    check(deadline)
     out: list[Unit] = []
     i = 0
     while i < len(classified):

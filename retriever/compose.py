@@ -1,4 +1,10 @@
-"""From a chosen sentence to an answer: merged span, highlight, citations and conflicts."""
+"""From a chosen sentence to an answer: merged span, highlight, citations and conflicts.
+
+An answer's size is bounded whatever the documents hold: a quote is at most MAX_QUOTE_CHARS (a
+lead-in takes only the list items that fit) and a citation's passage at most MAX_PASSAGE_CHARS
+around its quote. The segmenter already caps sentences and chunks; these caps also hold for an
+index written before it did.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from .language.en import quantities
 from .schema import Citation, Highlight
 
 MAX_LIST_ITEMS = 12
+MAX_QUOTE_CHARS = 4_000  # a lead-in with a dozen long items; the segmenter caps a sentence lower
+MAX_PASSAGE_CHARS = 6_000  # the quote and its chunk around it
 
 
 @dataclass(frozen=True)
@@ -22,11 +30,13 @@ class AnswerSpan:
 
 
 def sentence_span(corpus: Corpus, first: int, last: int) -> AnswerSpan:
-    """Sentences first..last (rows, inclusive) of one document as one span."""
+    """Sentences first..last (rows, inclusive) of one document as one span, cut to
+    MAX_QUOTE_CHARS."""
     sentences = corpus.snapshot.content.sentences
     a, b = sentences[first], sentences[last]
-    text = corpus.documents[a.doc_id].text[a.start : b.end]
-    return AnswerSpan(a.doc_id, first, last, a.start, b.end, text)
+    end = min(b.end, a.start + MAX_QUOTE_CHARS)
+    text = corpus.documents[a.doc_id].text[a.start : end]
+    return AnswerSpan(a.doc_id, first, last, a.start, end, text)
 
 
 def answer_span(corpus: Corpus, row: int) -> AnswerSpan:
@@ -62,8 +72,9 @@ def _line_indent(text: str, offset: int) -> int:
 
 
 def _last_item(corpus: Corpus, row: int, *, nested: bool = False) -> int:
-    """The last row of the list items introduced by ``row`` (at most MAX_LIST_ITEMS); with
-    ``nested``, only the items indented deeper than ``row``'s own line."""
+    """The last row of the list items introduced by ``row`` (at most MAX_LIST_ITEMS, and only
+    while the quote stays within MAX_QUOTE_CHARS); with ``nested``, only the items indented
+    deeper than ``row``'s own line."""
     sentences = corpus.snapshot.content.sentences
     text = corpus.documents[sentences[row].doc_id].text
     indent = _line_indent(text, sentences[row].start) if nested else -1
@@ -73,6 +84,7 @@ def _last_item(corpus: Corpus, row: int, *, nested: bool = False) -> int:
         and sentences[last + 1].role == "list_item"
         and _line_indent(text, sentences[last + 1].start) > indent
         and last - row < MAX_LIST_ITEMS
+        and sentences[last + 1].end - sentences[row].start <= MAX_QUOTE_CHARS
     ):
         last += 1
     return last
@@ -83,7 +95,9 @@ def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
     chunk_row = int(corpus.owner_chunk[span.first_row])
     chunk = corpus.snapshot.content.chunks[chunk_row]
     # The passage must hold the whole quote, even when a merged answer runs past the chunk.
-    p_start, p_end = min(chunk.start, span.start), max(chunk.end, span.end)
+    p_start, p_end = _passage_range(
+        min(chunk.start, span.start), max(chunk.end, span.end), span
+    )
     return Citation(
         doc_id=doc.doc_id,
         title=doc.title,
@@ -96,6 +110,16 @@ def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
         passage_end=p_end,
         score=round(float(score), 6),
     )
+
+
+def _passage_range(low: int, high: int, span: AnswerSpan) -> tuple[int, int]:
+    """``[low, high)``, narrowed to MAX_PASSAGE_CHARS around the quote when it is longer."""
+    if high - low <= MAX_PASSAGE_CHARS:
+        return low, high
+    context = (MAX_PASSAGE_CHARS - (span.end - span.start)) // 2
+    start = max(low, span.start - context)
+    end = min(high, start + MAX_PASSAGE_CHARS)
+    return max(low, end - MAX_PASSAGE_CHARS), end
 
 
 def find_conflicts(

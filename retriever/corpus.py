@@ -14,6 +14,7 @@ import numpy as np
 
 from index.records import DocumentRecord
 from index.store import IndexSnapshot
+from index.titles import name_title
 
 from .language.en import Mention, Quantity, mentions, quantities
 
@@ -110,10 +111,21 @@ class Corpus:
         sentence before it (the answer model sees this next to every candidate)."""
         sentence = self.snapshot.content.sentences[row]
         # A title longer than a heading is usually a clipped first sentence: keep its start.
-        title = " ".join(self.documents[sentence.doc_id].title.split()[:CONTEXT_TITLE_WORDS])
+        title = " ".join(self._context_title(sentence.doc_id).split()[:CONTEXT_TITLE_WORDS])
         before = self.snapshot.content.sentences[row - 1].text if row > 0 else ""
         previous = before if self.same_document(row, row - 1) else ""
         return f"{title}. {previous}".strip() if title else previous
+
+    def _context_title(self, doc_id: str) -> str:
+        """The document's title, or its opening sentence when the title is only its file name
+        in words: a name says little about the content, and the answer model learnt to read
+        titles that are real titles or openings."""
+        title = self.documents[doc_id].title
+        if title != name_title(doc_id.rsplit("/", 1)[-1]):
+            return title
+        first = self.sentence_base.get(doc_id)
+        sentences = self.snapshot.content.sentences
+        return sentences[first].text if first is not None and first < len(sentences) else title
 
     def idf_of(self, token: str) -> float:
         # An unseen token is as rare as a token can be.

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import pathlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from index.manifest import IndexMismatch
+from index.records import DocumentRecord
+from index.store import VERSION_NAME, VersionGone, read_document, was_collected
 from retriever.engine import MAX_QUESTION_CHARS, QuestionError
 from retriever.schema import Answer
 
@@ -23,6 +28,8 @@ from .models import (
 from .problems import Problem, problem_doc
 from .ratelimit import retry_after
 from .runtime import EngineRunner
+
+log = logging.getLogger("citeqa.service")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: problem_doc("The body is not UTF-8 JSON, or a header is malformed"),
@@ -97,19 +104,61 @@ async def search(
     return Response(body.model_dump_json(), media_type="application/json")
 
 
+VersionQuery = Annotated[str | None, Query(
+    pattern=VERSION_NAME.pattern,
+    description="an Answer's `index_version`: the text as that version holds it, which is what "
+                "its citations' offsets point into (default: the version served now)",
+)]
+
+
 @router.get("/documents/{doc_id}", response_model=DocumentResponse, tags=["documents"],
             summary="A document's text (citation offsets point into it)",
-            responses={404: problem_doc("No such document")})
+            responses={404: problem_doc("No such document (in that version), or a version that "
+                                        "never existed"),
+                       410: problem_doc("That index version is no longer kept")})
 async def document(
     request: Request, doc_id: Annotated[str, Path(pattern=DOC_ID_PATTERN)],
+    version: VersionQuery = None,
 ) -> Response:
-    engine = _runner(request).require()
-    record = engine.document(doc_id)
-    if record is None:
-        raise Problem(404, "no document has this id")
+    record, at = await document_as_of(request, doc_id, version)
     body = DocumentResponse(doc_id=record.doc_id, title=record.title, url=record.url,
-                            date=record.date, text=record.text, index_version=engine.version)
+                            date=record.date, text=record.text, index_version=at)
     return Response(body.model_dump_json(), media_type="application/json")
+
+
+async def document_as_of(
+    request: Request, doc_id: str, version: str | None,
+) -> tuple[DocumentRecord, str]:
+    """The document as ``version`` holds it (None: the served version) and that version's name.
+
+    A citation's offsets point into the text of the version that answered, so that text is read
+    from the version's directory when it is no longer served; a version that is gone is a 410,
+    never another version's text. The document view (pages.py) can use this too."""
+    engine = _runner(request).require()
+    if version is None or version == engine.version:
+        record, at = engine.document(doc_id), engine.version
+    else:
+        index_dir = request.app.state.service.settings.index_dir
+        try:
+            record = await asyncio.to_thread(read_document, index_dir, version, doc_id)
+        except VersionGone:
+            raise await _absent_version(index_dir, version) from None
+        except IndexMismatch as exc:  # written by another citeqa format
+            log.warning("index version unreadable: %s", exc)
+            raise Problem(410, "this index version can no longer be read") from None
+        at = version
+    if record is None:
+        where = " in this index version" if version else ""
+        raise Problem(404, f"no document has this id{where}")
+    return record, at
+
+
+async def _absent_version(index_dir: pathlib.Path, version: str) -> Problem:
+    """410 for a version garbage collection removed; 404 for one that never existed here."""
+    if await asyncio.to_thread(was_collected, index_dir, version):
+        return Problem(410, "this index version is no longer kept, so its text cannot be shown; "
+                            "ask again for a citation into the current version")
+    return Problem(404, "no index version has this name")
 
 
 def _check_reference(request: Request, body: FeedbackRequest) -> None:

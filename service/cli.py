@@ -1,42 +1,104 @@
 """The ``citeqa`` command line: each verb is a thin shell over library functions.
 
-Exit codes: 0 success, 1 failure (nothing usable ingested, index unusable), 2 bad input.
+Exit codes: 0 success, 1 failure (nothing usable ingested, index unusable), 2 bad input or usage.
+Every error a user can cause is one line on stderr, never a traceback. Checks that need no model
+(paths, the question, the index) run before the model is loaded: its first use on a machine
+exports it to ONNX, which can take a minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from index.embed import ModelNotFound
+from index.loaders import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, discover
 from index.manifest import IndexCorrupt, IndexMismatch
 from index.pipeline import ingest
-from index.store import IndexBusy, IndexNotFound, PublishFailed
-from retriever.engine import QuestionError
+from index.records import LoadError
+from index.store import IndexBusy, IndexNotFound, PublishFailed, load_snapshot
+from retriever.engine import Engine, QuestionError, validate_question
 from retriever.schema import Answer
+from retriever.weights import WEIGHTS_PATH, ScoringModel
 
 from .settings import Settings
-from .wiring import make_encoder, open_engine
+from .wiring import make_encoder, make_reader
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Answer questions about a document collection by quoting it.
+
+  citeqa ingest docs/                 index a folder of .txt, .md, .html and .pdf files
+  citeqa ask "When was the MoU signed?"
+  citeqa serve                        the HTTP API, chat widget and Slack command
+
+Settings come from CITEQA_* environment variables (or .env); see README.md.
+Exit codes: 0 success, 1 failure (nothing usable ingested, index unusable), 2 bad input or usage.
+"""
+READABLE = ", ".join(sorted(SUPPORTED_SUFFIXES))
 
 
 def _err(message: str) -> None:
     print(f"citeqa: {message}", file=sys.stderr)
 
 
+def unsupported_files(paths: Iterable[Path]) -> Counter[str]:
+    """Files under the given folders that ingest passes over for their type, counted by suffix.
+
+    Walks as ``discover`` does (hidden files and folders and ``.meta.json`` sidecars are not
+    documents), so the count names exactly what was left out."""
+    found: Counter[str] = Counter()
+    for root in paths:
+        if not root.is_dir():
+            continue
+        for _folder, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                suffix = Path(name).suffix.lower()
+                if name.startswith(".") or name.lower().endswith(SIDECAR_SUFFIX):
+                    continue
+                if suffix not in SUPPORTED_SUFFIXES:
+                    found[suffix or "(no extension)"] += 1
+    return found
+
+
+def _describe(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    kinds = ", ".join(f"{n} {suffix}" for suffix, n in counts.most_common())
+    return f"{total} file{'s' if total != 1 else ''} of other types ({kinds})"
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in (args.paths or ["seeds"])]
+    try:
+        files = discover(paths)
+    except LoadError as exc:  # a missing path, or a file of another type named explicitly
+        hint = f"; citeqa reads {READABLE}" if Path(exc.path).exists() else ""
+        _err(f"{exc}{hint}")
+        return EXIT_USAGE
+    passed_over = unsupported_files(paths)
+    if not files:
+        where = ", ".join(str(p) for p in paths)
+        other = f"; passed over {_describe(passed_over)}" if passed_over else ""
+        _err(f"nothing usable was ingested: no {READABLE} files in {where}{other}")
+        return EXIT_FAIL
+    if passed_over:
+        _err(f"passed over {_describe(passed_over)}; citeqa reads {READABLE}")
     report = ingest(
         paths,
         settings.index_dir,
         make_encoder(settings),
-        settings.ingest_config(),
+        dataclasses.replace(settings.ingest_config(),
+                            follow_external_symlinks=args.follow_external_symlinks),
         progress=not args.quiet,
     )
     for problem in report.skipped:
@@ -78,9 +140,25 @@ def render_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def open_for_question(settings: Settings) -> Engine:
+    """The index first, the models last: a missing or corrupt index is reported before the
+    encoder is loaded (or exported, on a machine's first use)."""
+    snapshot = load_snapshot(settings.index_dir)
+    try:
+        return Engine(
+            snapshot, make_encoder(settings, for_questions=True),
+            ScoringModel.load(settings.weights_path or WEIGHTS_PATH), settings.engine_params(),
+            make_reader(settings),
+        )
+    except BaseException:
+        snapshot.close()
+        raise
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    engine = open_engine(settings)
-    answer = engine.ask(args.question, top_k=args.top_k, debug=args.debug)
+    question = validate_question(args.question, settings.max_question_chars)
+    engine = open_for_question(settings)
+    answer = engine.ask(question, top_k=args.top_k, debug=args.debug)
     if args.json:
         print(answer.model_dump_json(indent=2, exclude_none=not args.debug))
     else:
@@ -92,26 +170,50 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _top_k(value: str) -> int:
-    k = int(value)
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number between 1 and 50") from None
     if not 1 <= k <= 50:
         raise argparse.ArgumentTypeError("must be between 1 and 50")
     return k
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="citeqa", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("ingest", help="build or update the index (default: seeds/)")
-    p.add_argument("paths", nargs="*")
+    parser = argparse.ArgumentParser(
+        prog="citeqa", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (citeqa COMMAND --help for its options)")
+    p = sub.add_parser(
+        "ingest", help="build or update the index (default: seeds/)",
+        description=f"Build or update the index from files and folders ({READABLE}). Unchanged "
+        "files are reused, changed ones re-embedded, deleted ones dropped. Exit 1 when nothing "
+        "usable was ingested, 2 for a path that does not exist or a file of another type.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders to index (folders are read recursively; default: seeds)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--follow-external-symlinks", action="store_true",
+                   help="also read symlinks whose target is outside the folder being ingested "
+                   "(by default they are skipped and reported, so a link cannot publish a file "
+                   "from elsewhere on the machine)")
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("ask", help="answer one question")
-    p.add_argument("question")
+    p = sub.add_parser(
+        "ask", help="answer one question",
+        description="Answer one question with a quote from the indexed documents, or say it is "
+        "not in them. Exit 2 for an empty, over-long or malformed question, 1 when there is no "
+        "usable index.",
+    )
+    p.add_argument("question", metavar="QUESTION", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the Answer object")
-    p.add_argument("--top-k", type=_top_k, default=None)
+    p.add_argument("--top-k", type=_top_k, default=None, metavar="N",
+                   help="citations to return, 1 to 50 (default: CITEQA_TOP_K, 5)")
     p.add_argument("--debug", action="store_true", help="show each retriever's rank and score")
     p.set_defaults(func=cmd_ask)
     _add_optional_verbs(sub)
+    _plain_help(parser)
     return parser
 
 
@@ -129,6 +231,20 @@ def _add_optional_verbs(sub: argparse._SubParsersAction) -> None:  # type: ignor
         register(sub)
 
 
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Drop reStructuredText's ``literal`` markup from help text: verbs use their module
+    docstrings as descriptions, and a terminal shows the backticks raw."""
+    parser.description = (parser.description or "").replace("``", "") or None
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = action.help.replace("``", "")
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = (choice.help or "").replace("``", "")
+            for child in action.choices.values():
+                _plain_help(child)
+
+
 def _settings_problem(exc: ValidationError) -> str:
     """Which settings are wrong and why, naming the variables (values are never printed)."""
     lines = [
@@ -136,6 +252,11 @@ def _settings_problem(exc: ValidationError) -> str:
         for err in exc.errors()
     ]
     return "invalid settings: " + "; ".join(lines)
+
+
+def _os_problem(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,13 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args, settings))
-    except QuestionError as exc:
+    except (QuestionError, LoadError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except (
         IndexNotFound, IndexCorrupt, IndexMismatch, IndexBusy, PublishFailed, ModelNotFound
     ) as exc:
         _err(str(exc))
+        return EXIT_FAIL
+    except OSError as exc:  # the index folder unwritable, the disk full: say so in one line
+        _err(_os_problem(exc))
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130

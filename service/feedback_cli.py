@@ -30,8 +30,17 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("feedback", help="work with collected feedback")
-    verbs = p.add_subparsers(dest="feedback_command", required=True)
-    e = verbs.add_parser("export", help="write gold-set candidates (JSON lines) for review")
+    p = subparsers.add_parser(
+        "feedback", help="work with collected feedback",
+        description="Work with the helpful / not helpful judgements collected from the widget "
+        "and Slack (CITEQA_FEEDBACK_DB).",
+    )
+    verbs = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION",
+                             help="what to do with the feedback")
+    e = verbs.add_parser(
+        "export", help="write gold-set candidates (JSON lines) for review",
+        description="Write the collected feedback as gold-set candidates, one JSON object a "
+        "line, for a person to review before anything enters eval/gold.jsonl.",
+    )
     e.add_argument("--out", help="file to write (default: stdout)")
     e.set_defaults(func=cmd_export)

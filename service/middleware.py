@@ -1,5 +1,5 @@
-"""One pure-ASGI middleware for every request: request id, body-size limit, security headers,
-metrics and one structured log line.
+"""One pure-ASGI middleware for every request: request id, body-size limit, a bound on requests
+in flight, security headers, metrics and one structured log line.
 
 Pure ASGI (not BaseHTTPMiddleware) so the body can be counted as it streams and nothing is buffered.
 An exception that escapes the app is turned into a 500 problem+json here, inside this middleware,
@@ -15,6 +15,7 @@ import uuid
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
@@ -40,6 +41,16 @@ _DOCS_CSP = (
     b"worker-src blob:; connect-src 'self'; frame-ancestors 'none'"
 )
 _DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+# Cheap, engine-free, and what an orchestrator restarts the pod by: never shed.
+_PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+CLIENT_CLOSED = 499  # nginx's code for a request whose client went away before the answer
+
+
+def _in_flight_limit(scope: Scope) -> int | None:
+    """``limit_concurrency`` of the service's settings (the lifespan creates the service after
+    this middleware is built, so it is looked up per request)."""
+    service = getattr(getattr(scope.get("app"), "state", None), "service", None)
+    return service.settings.limit_concurrency if service is not None else None
 
 
 class BodyTooLarge(HTTPException):
@@ -65,6 +76,7 @@ class ServiceMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.slack_max_body_bytes = slack_max_body_bytes
+        self.in_flight = 0
 
     def _limit(self, path: str) -> int:
         return self.slack_max_body_bytes if path.startswith("/slack/") else self.max_body_bytes
@@ -103,18 +115,27 @@ class ServiceMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        async def send_problem(code: int, title: str, detail: str) -> None:
+        async def send_problem(code: int, title: str, detail: str,
+                               *extra: tuple[bytes, bytes]) -> None:
             body = _problem_bytes(code, title, detail, request_id)
             await send_wrapper({
                 "type": "http.response.start", "status": code,
                 "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode())],
+                            (b"content-length", str(len(body)).encode()), *extra],
             })
             await send_wrapper({"type": "http.response.body", "body": body})
 
+        max_in_flight = _in_flight_limit(scope)
+        shed = (max_in_flight is not None and self.in_flight >= max_in_flight
+                and scope["path"] not in _PROBE_PATHS)
+        self.in_flight += 1
         try:
             declared = Headers(scope=scope).get("content-length")
-            if declared is not None and (not declared.isdigit() or len(declared) > 18):
+            if shed:
+                await send_problem(503, "Service unavailable",
+                                   "too many requests in progress; try again shortly",
+                                   (b"retry-after", b"1"))
+            elif declared is not None and (not declared.isdigit() or len(declared) > 18):
                 await send_problem(400, "Bad request", "the Content-Length header is malformed")
             elif declared is not None and int(declared) > limit:
                 await send_problem(413, "Content too large",
@@ -125,6 +146,8 @@ class ServiceMiddleware:
             if status:
                 raise
             await send_problem(413, "Content too large", str(exc.detail))
+        except ClientDisconnect:  # e.g. closed by the read deadline (connections.py) mid-body
+            status = status or CLIENT_CLOSED
         except Exception:
             log.exception("unhandled error (request %s)", request_id)
             if status:
@@ -132,6 +155,7 @@ class ServiceMiddleware:
             await send_problem(500, "Internal server error",
                                "an unexpected error occurred; it has been logged")
         finally:
+            self.in_flight -= 1
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "(unmatched)"
             self.metrics.observe_request(scope["method"], route, status or 500, elapsed)

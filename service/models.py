@@ -48,7 +48,8 @@ class DocumentResponse(BaseModel):
     url: str | None
     date: str | None
     text: str
-    index_version: str
+    index_version: str = Field(description="the version this text is from: the one asked for "
+                               "with `?version=`, else the version served now")
 
 
 class FeedbackRequest(_Strict):

@@ -8,6 +8,8 @@ allows no script at all.
 from __future__ import annotations
 
 import html
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,8 +17,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
+from index.store import VERSION_NAME
+
+from .api import document_as_of
 from .models import DOC_ID_PATTERN
-from .problems import Problem
 
 STATIC = Path(__file__).with_name("static")
 
@@ -42,15 +46,60 @@ async def widget_js() -> Response:
     })
 
 
+@router.get("/demo.js")
+async def demo_js() -> Response:
+    return Response(_static("demo.js"), media_type="text/javascript; charset=utf-8",
+                    headers={"cache-control": "public, max-age=300"})
+
+
 @router.get("/page.css")
 async def page_css() -> Response:
     return Response(_static("page.css"), media_type="text/css; charset=utf-8",
                     headers={"cache-control": "public, max-age=300"})
 
 
+TRY_SLOT = "<!--try-->"
+TRY_QUESTIONS = 3
+TRY_LOOK = 50  # documents considered: the page stays cheap on a very large collection
+TRY_TITLE_CHARS = 80
+
+
+def _short(title: str, limit: int) -> str:
+    title = " ".join(title.split())
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0].rstrip(",;:-–—…") + "…"
+
+
+def try_questions(titles: Iterable[str]) -> list[str]:
+    """Example questions about the served collection, one per document: the shortest titles
+    among the first few documents (short titles read best inside a question)."""
+    looked = dict.fromkeys(t for t in itertools.islice(titles, TRY_LOOK) if t.strip())
+    chosen = sorted(looked, key=len)[:TRY_QUESTIONS]  # stable: equal lengths keep id order
+    return [f"What is “{_short(title, TRY_TITLE_CHARS)}” about?" for title in chosen]
+
+
+def render_try(questions: list[str]) -> str:
+    """The demo page's "Try" list: buttons that ask their question in the widget (demo.js)."""
+    if not questions:
+        return ""
+    esc = html.escape
+    items = "".join(
+        f'<li><button type="button" class="try-question" data-question="{esc(q, quote=True)}">'
+        f"{esc(q)}</button></li>"
+        for q in questions
+    )
+    return f'<h2>Try</h2>\n    <ul class="try">{items}</ul>'
+
+
 @router.get("/")
-async def demo_page() -> Response:
-    return Response(_static("index.html"), media_type="text/html; charset=utf-8",
+async def demo_page(request: Request) -> Response:
+    # Examples come from the documents being served (none while the index is still loading).
+    engine = request.app.state.service.runner.engine
+    titles = (d.title for d in engine.corpus.documents.values()) if engine is not None else ()
+    page = _static("index.html").decode("utf-8").replace(
+        TRY_SLOT, render_try(try_questions(titles)))
+    return Response(page, media_type="text/html; charset=utf-8",
                     headers={"content-security-policy": PAGE_CSP})
 
 
@@ -86,11 +135,10 @@ async def document_page(
     doc_id: Annotated[str, PathParam(pattern=DOC_ID_PATTERN)],
     start: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
     end: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
+    version: Annotated[str | None, Query(pattern=VERSION_NAME.pattern)] = None,
 ) -> Response:
-    engine = request.app.state.service.runner.require()
-    record = engine.document(doc_id)
-    if record is None:
-        raise Problem(404, "no document has this id")
-    page = render_document(record.title, record.text, record.url, engine.version, start, end)
+    # A citation's offsets point into the text of the version that answered it.
+    record, at = await document_as_of(request, doc_id, version)
+    page = render_document(record.title, record.text, record.url, at, start, end)
     return Response(page, media_type="text/html; charset=utf-8",
                     headers={"content-security-policy": VIEW_CSP})

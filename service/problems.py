@@ -26,6 +26,7 @@ _TITLES = {
     401: "Unauthorized",
     404: "Not found",
     405: "Method not allowed",
+    410: "Gone",
     413: "Content too large",
     415: "Unsupported media type",
     422: "Invalid request",

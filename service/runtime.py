@@ -4,8 +4,10 @@ Engine calls run on a small pool of engine threads (``engine_threads``, one per 
 ONNX Runtime, FAISS and numpy release the GIL, so while one question is embedded another is
 scored. Each thread's model call uses one intra-op thread; more would only contend. The torch
 backend gets one engine thread: a Hugging Face fast tokenizer must not be used from two threads
-at once ("Already borrowed"). The queue in front of the pool is bounded; past the bound the
-service answers 503 with ``Retry-After`` at once instead of letting latency grow without limit.
+at once ("Already borrowed"). The queue in front of the pool has a lane per channel (lanes.py):
+HTTP and Slack each have their own bound and take turns at the engine threads, so a flood on one
+cannot take the other's share. Past its lane's bound a request gets 503 with ``Retry-After`` at
+once instead of a latency that grows without limit.
 
 Loading (at start and on every reload) runs on a separate loader thread so that answering goes
 on meanwhile. The loader embeds too (the manifest's probe sentences and the canary query), so a
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -40,6 +43,7 @@ from index.store import CURRENT, IndexNotFound, current_version
 from retriever.engine import Engine
 from retriever.schema import Answer
 
+from .lanes import LaneQueue
 from .metrics import Metrics
 from .problems import Problem
 from .settings import Settings
@@ -52,6 +56,15 @@ State = Literal["loading", "ready", "failed"]
 Outcome = Literal["swapped", "unchanged", "failed"]
 
 CANARY_QUERY = "what do the documents say"
+
+# Slack questions come only from signed requests, rate-limited per user, and an answer that
+# misses the inline window is posted to response_url later: a deep lane turns a burst into later
+# answers rather than "busy" notices (a question still queued at its deadline is dropped).
+SLACK_PENDING_QUESTIONS = 512
+
+
+def lane_of(channel: str) -> str:
+    return "slack" if channel == "slack" else "http"
 
 
 class IndexNotVerified(RuntimeError):
@@ -162,8 +175,10 @@ class EngineRunner:
         self.loader = loader
         self.metrics = metrics
         self.state: State = "loading"
-        self.pending = 0
         self._served: Served | None = None
+        # Slack first: when both lanes fill at once, a Slack command is not the one that waits.
+        self._queue = LaneQueue({"slack": SLACK_PENDING_QUESTIONS,
+                                 "http": settings.max_pending_questions})
         self._executor = ThreadPoolExecutor(max_workers=engine_threads(settings),
                                             thread_name_prefix="citeqa-engine",
                                             initializer=yield_to_the_event_loop)
@@ -270,22 +285,25 @@ class EngineRunner:
         """The served engine, for a request that uses it at once (no await in between)."""
         return self._require_served().engine
 
-    def submit(self, job: Callable[[Engine], T]) -> asyncio.Future[T]:
-        """Queue ``job`` for the engine thread; raise 503 when the queue is full."""
+    def submit(self, job: Callable[[Engine], T], lane: str = "http") -> asyncio.Future[T]:
+        """Queue ``job`` for the engine threads; raise 503 when its lane is full."""
         served = self._require_served()
-        if self.pending >= self.settings.max_pending_questions:
+        queued = self._queue.put(lane, functools.partial(job, served.engine))
+        if queued is None:
             raise Problem(503, "the service is busy; try again shortly",
                           headers={"Retry-After": "1"})
-        self.pending += 1
         served.jobs += 1
-        future = asyncio.get_running_loop().run_in_executor(self._executor, job, served.engine)
+        loop = asyncio.get_running_loop()
 
         def _done(_: object) -> None:
-            self.pending -= 1
-            served.job_done()
+            # On the job's own completion (or its cancellation while queued), not the awaiting
+            # future's: a request that gave up must not release the engine a thread still uses.
+            with contextlib.suppress(RuntimeError):  # the loop has closed (shutdown)
+                loop.call_soon_threadsafe(served.job_done)
 
-        future.add_done_callback(_done)
-        return future
+        queued.add_done_callback(_done)
+        self._executor.submit(self._queue.run_next)
+        return asyncio.wrap_future(queued)
 
     def submit_ask(
         self, question: str, top_k: int | None = None, *, debug: bool = False,
@@ -299,17 +317,19 @@ class EngineRunner:
             self.metrics.observe_answer(answer, channel, queue_ms)
             return answer
 
-        return self.submit(job)
+        return self.submit(job, lane_of(channel))
 
     async def run(self, job: Callable[[Engine], T]) -> T:
         return await self.wait(self.submit(job))
 
-    async def wait(self, future: asyncio.Future[T]) -> T:
-        """Await an engine job within the request deadline (the thread finishes it regardless)."""
+    async def wait(self, future: asyncio.Future[T], timeout_s: float | None = None) -> T:
+        """Await an engine job within the request deadline (``request_timeout_s`` unless given).
+        Past it a job still queued is dropped; one already running finishes regardless."""
         try:
             return await asyncio.wait_for(asyncio.shield(future),
-                                          self.settings.request_timeout_s)
+                                          timeout_s or self.settings.request_timeout_s)
         except TimeoutError:
+            future.cancel()
             raise Problem(503, "answering took too long; try again",
                           headers={"Retry-After": "1"}) from None
 
@@ -319,6 +339,7 @@ class EngineRunner:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._queue.cancel_all()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._loader.shutdown(wait=False, cancel_futures=True)
         if self._served is not None:

@@ -17,6 +17,9 @@ from typing import Any
 from .settings import Settings
 
 GRACEFUL_SHUTDOWN_S = 10
+# Idle time allowed between requests on a kept-alive connection (uvicorn's default; below the
+# request read deadline, so an idle connection goes first).
+KEEP_ALIVE_S = 5
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> Any:
@@ -24,17 +27,25 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> Any:
 
     X-Forwarded-For is honoured only from the proxies listed in ``forwarded_allow_ips``: uvicorn's
     default trusts 127.0.0.1, which would let any local caller choose its rate-limit key.
-    ``limit_concurrency`` is a last-resort bound on connections and tasks; the engine's bounded
-    queue sheds load first, with problem+json and ``Retry-After``."""
+    Connections are guarded by connections.py (a read deadline per request, bounds per client
+    address and in all). ``limit_concurrency`` is not uvicorn's here: uvicorn counts idle
+    connections too, so silent sockets would turn the probes into 503s; the middleware bounds
+    requests in flight instead, and the engine's bounded queue sheds load before either."""
     import uvicorn
 
+    from .connections import ConnectionLimits, guarded_protocol
+
     trusted = ",".join(settings.forwarded_allow_ips)
+    limits = ConnectionLimits.for_server(settings.max_connections_per_client,
+                                         settings.forwarded_allow_ips)
     values: dict[str, Any] = {
         "access_log": False,  # one JSON line per request comes from citeqa.access instead
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or None,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
-        "limit_concurrency": settings.limit_concurrency,
+        "http": guarded_protocol(limits),
+        "ws": "none",  # no WebSocket routes: an upgrade would leave the guarded protocol
+        "timeout_keep_alive": KEEP_ALIVE_S,
     }
     values.update(options)
     return uvicorn.Config(app, **values)
@@ -53,10 +64,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .connections import raise_fd_limit
     from .wiring import limit_threads
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     limit_threads(settings)
+    raise_fd_limit()  # before uvicorn_config, which sizes the connection bound from it
     # The event loop shares the GIL with the engine threads' Python (scoring). It drops the GIL
     # at every socket call and, by default, waits up to 5 ms to get it back: under overload that
     # starved accepting and shedding (S3: shed p99 3.3 s with two engine threads). 0.5 ms keeps
@@ -78,8 +91,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("serve", help="serve the JSON API, chat widget and Slack command "
-                              "(SIGHUP: serve a newly published index)")
+    p = subparsers.add_parser(
+        "serve", help="serve the JSON API, chat widget and Slack command "
+        "(SIGHUP: serve a newly published index)",
+        description="Serve the JSON API (/v1/ask, /v1/search, /v1/documents), the chat widget "
+        "and its demo page, and the Slack command over HTTP until SIGTERM or Ctrl-C. SIGHUP "
+        "serves a newly published index version without a restart.")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.set_defaults(func=cmd_serve)

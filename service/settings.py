@@ -28,7 +28,8 @@ class Settings(BaseSettings):
         "weights on ONNX Runtime: the same vectors as torch; serving never imports torch and "
         "answers on several threads), 'torch' (fp32 sentence-transformers) or 'onnx-int8' (an "
         "int8 quantization, faster still, ~0.99 cosine to fp32). The ONNX graphs are exported "
-        "locally from the same weights once (~15 s) and cached. onnx-fp32 and torch share an "
+        "locally from the same weights once (seconds to minutes, with progress on stderr) and "
+        "cached. onnx-fp32 and torch share an "
         "embedding space, so an index built by one is queried by the other; an onnx-int8 index "
         "needs onnx-int8",
     )
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.75, ge=0, le=1)
     max_file_bytes: int = Field(50_000_000, ge=1)
     keep_versions: int = Field(3, ge=1)
+    version_grace_s: float = Field(
+        0.0, ge=0, description="also keep every index version superseded less than this many "
+        "seconds ago, so citations given from it (chat history, Slack links) still resolve "
+        "with ?version= (0: keep only by count)",
+    )
 
     # query
     top_k: int = Field(5, ge=1, le=50)
@@ -93,7 +99,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(30, ge=1)
     slack_rate_limit_per_minute: float = Field(30.0, gt=0, description="per Slack team:user")
     slack_rate_limit_burst: int = Field(10, ge=1)
-    max_pending_questions: int = Field(64, ge=1, description="queued engine calls before 503")
+    max_pending_questions: int = Field(64, ge=1, description="HTTP engine calls queued or "
+                                       "running before 503 (Slack has its own lane)")
     engine_threads: int | None = Field(
         None, ge=1, le=64, description="questions answered at once, each on its own thread "
         "(null: one per core). The model and FAISS release the GIL, so one question's embedding "
@@ -101,8 +108,9 @@ class Settings(BaseSettings):
         "tokenizer must not be shared between threads)",
     )
     request_timeout_s: float = Field(10.0, gt=0, le=120)
-    slack_inline_ms: int = Field(2000, ge=0, le=2800, description="wait this long for an inline "
-                                 "Slack answer before acknowledging and posting to response_url")
+    slack_inline_ms: int = Field(2000, ge=0, le=2800, description="wait this long (from the "
+                                 "request's arrival) for an inline Slack answer before "
+                                 "acknowledging and posting to response_url")
     slack_max_posts: int = Field(5, ge=1, le=5, description="response_url posts per window")
     slack_post_window_s: int = Field(1800, ge=1)
     slack_post_timeout_s: float = Field(5.0, gt=0, le=30)
@@ -122,8 +130,15 @@ class Settings(BaseSettings):
         "version without a restart (unset: reload only on SIGHUP or POST /admin/reload)",
     )
     limit_concurrency: int | None = Field(
-        1000, ge=1, description="uvicorn's last-resort bound on open connections and tasks "
-        "(beyond it, a plain 503); the engine queue (max_pending_questions) sheds first",
+        1000, ge=1, description="last-resort bound on requests in flight (beyond it, 503 with "
+        "Retry-After; /healthz, /readyz and /metrics are exempt); idle connections do not "
+        "count. The engine queue (max_pending_questions) sheds first",
+    )
+    max_connections_per_client: int = Field(
+        32, ge=1, description="connections one client address keeps: when it opens more, "
+        "its connections that have waited over a second on the client (idle, or a request "
+        "still arriving) are closed down to this bound; a burst of new ones is let in. Proxies "
+        "in forwarded_allow_ips are exempt",
     )
     torch_threads: int | None = Field(
         1, ge=1, le=256, description="the model's intra-op threads (torch, or ONNX Runtime unless "
@@ -146,6 +161,7 @@ class Settings(BaseSettings):
             bm25_b=self.bm25_b,
             max_file_bytes=self.max_file_bytes,
             keep_versions=self.keep_versions,
+            version_grace_s=self.version_grace_s,
         )
 
     def engine_params(self) -> EngineParams:

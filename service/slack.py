@@ -3,8 +3,10 @@
 Every request is verified on its raw body before anything is parsed (slack_sdk's
 ``SignatureVerifier``: HMAC-SHA256 of ``v0:ts:body``, 5-minute window, constant-time compare), and
 any malformed header or body is a 401 — never a 500 (the verifier raises on some hostile inputs, so
-it is wrapped). The slash command answers inline when the engine is done within
-``slack_inline_ms``; otherwise it acknowledges at once and posts the answer to ``response_url``.
+it is wrapped). The slash command answers inline when its reply is ready within
+``slack_inline_ms``; otherwise it acknowledges then and posts the reply to ``response_url``.
+Questions from Slack have their own lane in the engine's queue (runtime.py), so an HTTP flood
+neither refuses them nor makes them wait behind it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from slack_sdk.signature import SignatureVerifier
 from retriever.engine import QuestionError
 from retriever.schema import Answer
 
+from .connections import request_age_s
 from .feedback import AnswerRef
 from .problems import Problem, problem_doc
 from .ratelimit import retry_after
@@ -40,6 +43,9 @@ log = logging.getLogger("citeqa.slack")
 MAX_TIMESTAMP_CHARS = 20
 MAX_SIGNATURE_CHARS = 100
 _ANSWER_ID = re.compile(r"^[0-9a-f]{24}$")
+# A reply posted to response_url (valid for 30 minutes) may wait longer than an HTTP request
+# would; past this the question is dropped from the queue and the user asked to try again.
+SLACK_ANSWER_DEADLINE_S = 60.0
 
 router = APIRouter(prefix="/slack", tags=["slack"], responses={
     400: problem_doc("A signed interaction payload that is not a block_actions JSON object"),
@@ -128,7 +134,7 @@ def _message_for(service: Any, answer: Answer, answer_id: str, **kwargs: Any) ->
 
 async def _answer_payload(service: Any, future: asyncio.Future[Answer]) -> dict[str, Any]:
     try:
-        answer = await service.runner.wait(future)
+        answer = await service.runner.wait(future, SLACK_ANSWER_DEADLINE_S)
     except QuestionError as exc:
         return notice(f"I can't ask that: {exc}.")
     except Problem:
@@ -140,8 +146,9 @@ async def _answer_payload(service: Any, future: asyncio.Future[Answer]) -> dict[
     return _message_for(service, answer, answer_id)
 
 
-async def _deliver_later(service: Any, future: asyncio.Future[Answer], response_url: str) -> None:
-    payload = await _answer_payload(service, future)
+async def _deliver_later(service: Any, reply: asyncio.Task[dict[str, Any]],
+                         response_url: str) -> None:
+    payload = await reply
     await service.poster.post(response_url, {**payload, "replace_original": True})
 
 
@@ -164,10 +171,15 @@ async def command(request: Request) -> Response:
     except Problem:
         return JSONResponse(notice("I'm not ready to answer yet (starting up or busy); "
                                    "please try again in a moment."))
-    done, _ = await asyncio.wait({future}, timeout=service.settings.slack_inline_ms / 1000)
+    # The inline window covers the whole reply (the answer, then storing it for the buttons) and
+    # counts from the request's arrival, so neither a queue of stores nor an event loop busy
+    # with a burst pushes the acknowledgement past Slack's 3 s.
+    reply = asyncio.ensure_future(_answer_payload(service, future))
+    window = service.settings.slack_inline_ms / 1000 - request_age_s(request.scope)
+    done, _ = await asyncio.wait({reply}, timeout=max(0.0, window))
     if done:
-        return JSONResponse(await _answer_payload(service, future))
-    service.spawn(_deliver_later(service, future, form.get("response_url", "")))
+        return JSONResponse(reply.result())
+    service.spawn(_deliver_later(service, reply, form.get("response_url", "")))
     return JSONResponse(notice("Searching the documents…"))
 
 

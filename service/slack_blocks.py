@@ -64,14 +64,20 @@ def text_fragment(quote_text: str) -> str:
     return "#:~:text=" + enc(words[:4]) + "," + enc(words[-4:])
 
 
-def citation_url(citation: Citation, public_url: str | None) -> str | None:
-    """The page a citation links to: its own http(s) URL, else the service's document view."""
+def citation_url(
+    citation: Citation, public_url: str | None, index_version: str | None = None,
+) -> str | None:
+    """The page a citation links to: its own http(s) URL, else the service's document view of
+    the version that answered (``index_version``): the offsets point into that version's text."""
     if citation.url:
         parts = urlsplit(citation.url)
         if parts.scheme in ("http", "https") and parts.netloc:
             return citation.url.split("#", 1)[0] + text_fragment(citation.quote)
     if public_url:
-        query = urlencode({"start": citation.start, "end": citation.end})
+        params: dict[str, str | int] = {"start": citation.start, "end": citation.end}
+        if index_version:
+            params["version"] = index_version
+        query = urlencode(params)
         return f"{public_url.rstrip('/')}/documents/{quote(citation.doc_id)}?{query}#quote"
     return None
 
@@ -88,8 +94,10 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _citation_line(citation: Citation, public_url: str | None, *, with_quote: bool) -> str:
-    link = _link(citation_url(citation, public_url), citation.title or citation.doc_id)
+def _citation_line(
+    citation: Citation, public_url: str | None, version: str, *, with_quote: bool,
+) -> str:
+    link = _link(citation_url(citation, public_url, version), citation.title or citation.doc_id)
     if not with_quote:
         return f"{link} · score {citation.score:.2f}"
     room = CONTEXT_LIMIT - len(link) - 8
@@ -137,6 +145,7 @@ def answer_blocks(
     """The blocks for an answer. ``feedback`` (the user's judgement, once given) replaces the
     buttons with a thank-you line; ``shared_by`` renders the in-channel copy, without buttons."""
     asked = _context(f"*Question:* {fit(answer.question, CONTEXT_LIMIT - 14)}")
+    version = answer.index_version  # links open the text the offsets point into
     blocks: list[dict[str, Any]] = []
     if answer.abstained:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
@@ -146,25 +155,25 @@ def answer_blocks(
         related = answer.citations[:MAX_RELATED]
         if related:
             blocks.append(_context("*Related passages* (not an answer):"))
-            blocks.extend(_context(_citation_line(c, public_url, with_quote=True))
+            blocks.extend(_context(_citation_line(c, public_url, version, with_quote=True))
                           for c in related)
     else:
         blocks.append(asked)
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                    "text": _answer_section(answer)}})
         if answer.citations:
-            source = _citation_line(answer.citations[0], public_url, with_quote=False)
+            source = _citation_line(answer.citations[0], public_url, version, with_quote=False)
             blocks.append(_context(f"Source: {source} · confidence {answer.confidence:.0%}"))
         if answer.conflicts:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
                 ":warning: *Sources differ.* Other documents give a different value:")}})
-            blocks.extend(_context(_citation_line(c, public_url, with_quote=True))
+            blocks.extend(_context(_citation_line(c, public_url, version, with_quote=True))
                           for c in answer.conflicts[:MAX_CONFLICTS])
         others = answer.citations[1 : 1 + MAX_RELATED]
         if others:
             blocks.append({"type": "divider"})
             blocks.append(_context("*Other passages:*"))
-            blocks.extend(_context(_citation_line(c, public_url, with_quote=True))
+            blocks.extend(_context(_citation_line(c, public_url, version, with_quote=True))
                           for c in others)
     if shared_by is not None:
         who = f"<@{shared_by}>" if _SLACK_ID.match(shared_by) else "someone"

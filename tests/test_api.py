@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from index.store import list_versions
 from service.cli import main as cli_main
 from tests.service_helpers import (
     HTTP_TIMEOUT,
@@ -181,6 +182,30 @@ def test_document_endpoint(api: httpx.Client) -> None:
     _assert_problem(api.get("/v1/documents/no_such_doc"), 404)
     bad = api.get(f"/v1/documents/{MARKER}%3Cscript%3E")
     assert MARKER not in _assert_problem(bad, 422) and MARKER not in bad.text
+
+
+def test_document_as_of_an_index_version(api: httpx.Client) -> None:
+    index_dir = api.live.settings.index_dir  # type: ignore[attr-defined]
+    served = api.get("/readyz").json()["index_version"]
+    older = [v for v in list_versions(index_dir) if v < served]
+    assert older  # the seed index's version, before the extra documents were ingested
+    doc = "001_cee6b474e733bd54"
+    assert api.get(f"/v1/documents/{doc}", params={"version": served}).json() == api.get(
+        f"/v1/documents/{doc}").json()
+    then = api.get(f"/v1/documents/{doc}", params={"version": older[0]})
+    assert then.status_code == 200, then.text
+    assert then.json()["index_version"] == older[0]
+    assert then.json()["text"] == _document_text(api, doc)  # the seeds did not change
+    _assert_problem(api.get("/v1/documents/zz_ferry_timetable",
+                            params={"version": older[0]}), 404)  # added in a later version
+    for never in ("v000000-abcdef", "v999999-abcdef"):  # 410 is for collected versions only
+        _assert_problem(api.get(f"/v1/documents/{doc}", params={"version": never}), 404)
+    for malformed in ("latest", "v1", "../" + served, served + "0", f"{MARKER}"):
+        bad = api.get(f"/v1/documents/{doc}", params={"version": malformed})
+        assert MARKER not in _assert_problem(bad, 422) and MARKER not in bad.text
+    schema = api.get("/openapi.json").json()["paths"]["/v1/documents/{doc_id}"]["get"]
+    assert {"404", "410", "422"} <= set(schema["responses"])
+    assert any(p["name"] == "version" for p in schema["parameters"])
 
 
 # Invalid input (A4), body limits (A3), CORS (A6), security headers (A8) and rate limits (A7) are

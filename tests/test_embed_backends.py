@@ -173,3 +173,29 @@ def test_texts_embed_alike_on_several_threads(int8_encoder) -> None:
     """Ingest embeds several texts at once, one run per thread: the same vectors, same order."""
     two = load_encoder("bundled:all-MiniLM-L6-v2", backend=BACKEND, threads=2)
     np.testing.assert_array_equal(two.encode(SENTENCES * 3), int8_encoder.encode(SENTENCES * 3))
+
+
+def test_first_export_says_what_it_is_doing_and_how_long_it_took(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first use waits for an export (a minute or more on a busy machine): stderr says so,
+    where it is cached, and the time it took; a cached export is silent. The export steps are
+    replaced by writers of the files they produce, so only the reporting is under test."""
+    import index.embed_onnx as onnx_export
+
+    def write_fp32(model_path: Path, out: Path) -> None:
+        out.write_bytes(b"fp32")
+
+    def write_optimised(fp32: Path, out: Path, hidden: int, heads: int) -> None:
+        for name in MODEL_FILES.values():
+            (out / name).write_bytes(b"graph")
+
+    monkeypatch.setattr(onnx_export, "_export_fp32", write_fp32)
+    monkeypatch.setattr(onnx_export, "_fuse_and_quantize", write_optimised)
+    target = prepare_export("bundled:all-MiniLM-L6-v2", cache_dir=tmp_path)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("citeqa: exporting the encoder to ONNX (first use on this machine")
+    assert str(tmp_path) in err[0]
+    assert err[1].startswith("citeqa: encoder exported in ") and err[1].endswith(" s")
+    assert prepare_export("bundled:all-MiniLM-L6-v2", cache_dir=tmp_path) == target
+    assert capsys.readouterr().err == ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from index.boilerplate import find_boilerplate
 from index.loaders import discover, load_document
 from index.records import LoadedDocument, LoadError
 from index.segment import split_sentences
+from index.sources import find_sources
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -88,6 +91,74 @@ def test_discover_refuses_missing_paths_and_unsupported_files(tmp_path: Path) ->
         discover([write(tmp_path / "x.docx", "text")])
 
 
+def test_links_are_followed_only_inside_the_ingested_folder(tmp_path: Path) -> None:
+    corpus, outside = tmp_path / "corpus", tmp_path / "outside"
+    secret = write(outside / "secret.txt", "The secret is 42.\n")
+    write(corpus / "real.txt", "Real text.\n")
+    (corpus / "passwd.txt").symlink_to(secret)
+    (corpus / "alias.txt").symlink_to(corpus / "real.txt")
+    sources = {s.path.name: s for s in find_sources([corpus])}
+    assert set(sources) == {"alias.txt", "passwd.txt", "real.txt"}  # listed, so reported
+    assert sources["passwd.txt"].root == corpus.resolve()
+    assert load_document(corpus / "alias.txt").text == "Real text.\n"
+    # Named on its own, a link is confined to its own folder too (a shell glob names each file).
+    with pytest.raises(LoadError, match="outside the ingested folder") as info:
+        load_document(corpus / "passwd.txt")
+    assert "--follow-external-symlinks" in info.value.reason
+    assert str(secret) in info.value.reason
+    followed = load_document(corpus / "passwd.txt", follow_external_symlinks=True)
+    assert followed.text == "The secret is 42.\n"
+    assert find_sources([corpus], follow_external_symlinks=True)[0].root is None
+
+
+def test_a_sidecar_linking_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    meta = write(tmp_path / "outside" / "x.meta.json", json.dumps({"title": "Leaked"}))
+    doc = write(tmp_path / "corpus" / "x.txt", "Some text.\n")
+    (tmp_path / "corpus" / "x.meta.json").symlink_to(meta)
+    with pytest.raises(LoadError, match="sidecar .*outside the ingested folder"):
+        load_document(doc)
+
+
+def _load_in_thread(path: Path, unblock: Path) -> LoadError:
+    """Load ``path`` in a thread; fail (after unblocking it) if it does not return promptly."""
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            load_document(path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))  # a writer releases the reader
+        pytest.fail(f"loading {path.name} blocked on a named pipe")
+    assert outcome and isinstance(outcome[0], LoadError), outcome
+    return outcome[0]
+
+
+def test_named_pipes_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "link.txt").symlink_to(fifo)
+    os.mkfifo(tmp_path / "direct.txt")
+    assert "cannot read (a named pipe" in _load_in_thread(tmp_path / "link.txt", fifo).reason
+    direct = _load_in_thread(tmp_path / "direct.txt", tmp_path / "direct.txt")
+    assert "a named pipe, not a regular file" in direct.reason
+    # Found by name like any file, so that ingest reports it instead of passing it over.
+    assert [s.path.name for s in find_sources([tmp_path])] == ["direct.txt", "link.txt"]
+
+
+def test_a_sidecar_nested_a_thousand_deep_is_a_load_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.txt", "Some text.\n")
+    write(tmp_path / "x.meta.json", "[" * 1000 + "]" * 1000)  # 2 KB
+    with pytest.raises(LoadError, match="nested too deeply") as info:
+        load_document(path)
+    assert "x.meta.json" in info.value.reason
+
+
 # --- plain text and Markdown -----------------------------------------------------------------
 
 
@@ -102,10 +173,45 @@ def test_text_is_kept_exactly_except_a_leading_bom(tmp_path: Path) -> None:
     assert sentences(doc) == ["First line", "Second\u00a0line.", "Third line."]
 
 
-def test_long_first_line_title_is_clipped(tmp_path: Path) -> None:
+def test_a_first_line_that_is_a_sentence_is_no_title_the_file_name_is(tmp_path: Path) -> None:
+    # A sentence cut to length reads as a fragment in a citation's link text.
     doc = load_document(write(tmp_path / "t.txt", "word " * 100 + "\nMore."))
-    assert 0 < len(doc.title) <= 200
-    assert doc.title.startswith("word word")
+    assert doc.title == "T"
+    text = "The council approved the budget on Monday after a long debate.\nMore text.\n"
+    doc = load_document(write(tmp_path / "annual_report-2024.txt", text))
+    assert doc.title == "Annual report 2024"
+    doc = load_document(write(tmp_path / "notes.txt", "- first item\n- second item\n"))
+    assert doc.title == "Notes"  # a list item is not a title either
+
+
+@pytest.mark.parametrize(
+    ("first_line", "title"),
+    [
+        ("Manchester and Liverpool universities pledge increased collaboration",
+         "Manchester and Liverpool universities pledge increased collaboration"),
+        ("PORT OPENING TIMES", "PORT OPENING TIMES"),
+        ("What is the innovation corridor?", "What is the innovation corridor?"),
+        ("  \n***\n  Annual Report 2024  ", "Annual Report 2024"),  # blank lines and rules first
+        ("Signed on Monday.", "Q3 review"),  # a sentence
+        ("Contents:", "Q3 review"),  # a lead-in
+        ("one two three four five six seven eight nine ten eleven twelve thirteen", "Q3 review"),
+    ],
+)
+def test_txt_title_is_a_title_like_first_line_else_the_file_name(
+    tmp_path: Path, first_line: str, title: str
+) -> None:
+    doc = load_document(write(tmp_path / "Q3-review.txt", first_line + "\n\nBody text here.\n"))
+    assert doc.title == title
+
+
+def test_metadata_titles_still_win_over_the_first_line(tmp_path: Path) -> None:
+    doc = load_document(write(tmp_path / "a.md", "Short Line\n\n# Real Heading\n\nText.\n"))
+    assert doc.title == "Real Heading"
+    doc = load_document(write(tmp_path / "b.txt", "---\ntitle: From Front\n---\nShort Line\n"))
+    assert doc.title == "From Front"
+    path = write(tmp_path / "c.txt", "Short Line\n\nText.\n")
+    write(tmp_path / "c.meta.json", json.dumps({"title": "From Sidecar"}))
+    assert load_document(path).title == "From Sidecar"
 
 
 def test_markdown_front_matter_gives_metadata_and_is_skipped(tmp_path: Path) -> None:
@@ -125,13 +231,14 @@ def test_markdown_title_is_the_first_heading(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "post.md", "Intro line\n\n## The Heading ##\n\nText.\n"))
     assert doc.title == "The Heading"
     doc = load_document(write(tmp_path / "plain.md", "---\nnot front matter\n"))
-    assert doc.title == "---"  # an unclosed fence is a horizontal rule, not front matter
+    # An unclosed fence is a horizontal rule, not front matter, and a rule is not a title.
+    assert doc.title == "not front matter"
 
 
 def test_text_front_matter_works_for_txt_too(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "a.txt", "---\ndate: 2026-02-19\n---\nSigned today.\n"))
     assert doc.date == "2026-02-19"
-    assert doc.title == "Signed today."
+    assert doc.title == "A"  # the first line is a sentence, so the file name gives the title
     assert sentences(doc) == ["Signed today."]
 
 
@@ -194,7 +301,7 @@ def test_seed_002_boilerplate_never_becomes_a_sentence() -> None:
                    "Privacy Policy", "Useful contact"]:
         assert not any(phrase in s for s in found), phrase
     assert any("chaired by Dr. Jon Hague" in s for s in found)
-    assert doc.title.startswith("Innovation: maximising")
+    assert doc.title == "002 369cd4c735e1a5a7"  # its first content line is a long sentence
 
 
 def test_boilerplate_rules_are_general() -> None:
@@ -266,7 +373,9 @@ def test_html_title_falls_back_to_h1_then_first_line(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "a.htm", "<body><p>Intro.</p><h1>Main</h1></body>"))
     assert doc.title == "Main"
     doc = load_document(write(tmp_path / "b.html", "<p>Only a paragraph.</p>"))
-    assert doc.title == "Only a paragraph."
+    assert doc.title == "B"  # a sentence is no title: the file name is
+    doc = load_document(write(tmp_path / "c.html", "<p>Short Heading</p><p>Body.</p>"))
+    assert doc.title == "Short Heading"
 
 
 def test_html_without_visible_text_is_refused(tmp_path: Path) -> None:
@@ -291,7 +400,7 @@ def test_pdf_pages_are_joined_by_blank_lines(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "report.pdf", data))
     assert doc.doc_id == "report"
     assert doc.text == "Hello from page one. It has (parens).\n\nPage two text."
-    assert doc.title == "Hello from page one. It has (parens)."
+    assert doc.title == "Report"  # no metadata title, and the first line is a sentence
     assert sentences(doc) == ["Hello from page one.", "It has (parens).", "Page two text."]
 
 

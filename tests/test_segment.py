@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import random
+import tracemalloc
+import unicodedata
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index.chunk import chunk_sentences, max_chunk_chars
+from index.deadline import Deadline, FileTimedOut
 from index.records import SentenceSpan, Span
-from index.segment import split_sentences
+from index.segment import MAX_SENTENCE_CHARS, MAX_TOKEN_CHARS, split_sentences
 
 
 def texts(text: str, skip: tuple[Span, ...] = ()) -> list[str]:
@@ -142,6 +150,61 @@ def test_decoration_only_lines_are_not_sentences() -> None:
     assert texts("---\n* * *\n- \n•\nReal.") == ["Real."]
     assert split_sentences("") == []
     assert split_sentences(" \n\t\n") == []
+
+
+# --- runs without whitespace (issue 14) ---------------------------------------------------------
+
+
+def blob(size: int) -> str:
+    return base64.b64encode(random.Random(5).randbytes(size)).decode()[:size]
+
+
+def test_a_run_without_whitespace_is_cut_into_bounded_sentences() -> None:
+    data = blob(100_000)
+    cjk = "日本語の文章には空白がありません。" * 2_000
+    marks = ("e\u0301\u0302" + "x" * 7) * 10_000  # letters carrying combining accents
+    for text in (data, cjk, marks):
+        spans = split_sentences(text)
+        check_spans(text, spans)
+        assert max(s.end - s.start for s in spans) <= MAX_SENTENCE_CHARS
+        assert "".join(text[s.start : s.end] for s in spans) == text  # nothing lost
+        assert all(unicodedata.category(text[s.start]) != "Mn" for s in spans)
+    assert all(text.endswith("。") for text in texts(cjk)[:-1])  # cut after a stop
+
+
+def test_a_long_token_stays_whole_up_to_max_token_chars() -> None:
+    url = "https://example.org/" + "a" * 1_480
+    assert texts(f"See {url} for the form.") == ["See", url, "for the form."]
+    pieces = texts("x" * (MAX_TOKEN_CHARS + 500) + " tail")
+    assert max(map(len, pieces)) <= MAX_SENTENCE_CHARS  # past the bound it is a blob: cut
+    assert "".join(pieces).replace(" ", "") == "x" * (MAX_TOKEN_CHARS + 500) + "tail"
+
+
+@pytest.mark.parametrize("kind", ["blob", "words"])
+def test_chunking_a_long_line_is_bounded_and_holds_no_string_per_word(kind: str) -> None:
+    # The splitter falls back to one string per word (or character) on a line it cannot break.
+    words = " ".join(random.Random(6).choice(["zebra", "quartz", "falcon"]) for _ in range(700_000))
+    text = blob(4_000_000) if kind == "blob" else words[:4_000_000]
+    spans = split_sentences(text)
+    tracemalloc.start()
+    try:
+        ranges = chunk_sentences(text, spans, 1000, 150)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(spans[b - 1].end - spans[a].start for a, b in ranges) <= max_chunk_chars(1000)
+    assert {i for a, b in ranges for i in range(a, b)} == set(range(len(spans)))
+    assert peak < 40 * 2**20, f"chunking a 4 MB line held {peak / 2**20:.0f} MB"
+
+
+def test_segmenting_and_chunking_stop_at_the_deadline() -> None:
+    text = "A sentence here. " * 1_000
+    expired = Deadline.start("slow.txt", 0.0)
+    with pytest.raises(FileTimedOut, match="slow.txt: took over 0 s"):
+        split_sentences(text, deadline=expired)
+    spans = split_sentences(text)
+    with pytest.raises(FileTimedOut):
+        chunk_sentences(text, spans, 1000, 150, deadline=expired)
 
 
 # --- properties ------------------------------------------------------------------------------

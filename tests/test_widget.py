@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from index.store import load_snapshot
 from service.feedback import FeedbackStore
 from tests.service_fixtures import ALWAYS_ABSTAIN
 from tests.service_helpers import (
@@ -45,6 +47,15 @@ def widget(service_index: Path, shared_encoder: Any, host_site: HostSite,
     with running(settings_for, engine_loader(shared_encoder)) as live:
         host_site.service_url = live.url
         yield live
+
+
+@pytest.fixture(scope="module")
+def stranger_site(widget: Any) -> Iterator[HostSite]:
+    """A site that embeds the widget from an origin the service does not allow."""
+    site = HostSite()
+    site.service_url = widget.url
+    yield site
+    site.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +97,16 @@ def shadow_focus(page: Page) -> str | None:
         const el = host && document.activeElement === host ? host.shadowRoot.activeElement : null;
         return el ? (el.id || el.className || el.tagName) : null;
     }""")
+
+
+FOCUS_STOP = """() => {
+    const host = document.querySelector('citeqa-chat');
+    if (document.activeElement !== host) return null;
+    const el = host.shadowRoot.activeElement;
+    return {index: Array.from(host.shadowRoot.querySelectorAll('*')).indexOf(el),
+            tag: el.tagName, name: el.id || el.className || el.tagName,
+            text: el.textContent.trim()};
+}"""
 
 
 def open_widget(page: Page) -> None:
@@ -153,6 +174,28 @@ def test_ask_see_answer_citation_and_passage(page: Watched, widget: Any) -> None
         link.click()
     view = opened.value
     view.wait_for_load_state()
+    assert view.locator("mark#quote").text_content() == source["quote"]
+    view.close()
+    assert_clean(page)
+
+
+def test_citation_links_open_the_answers_index_version(page: Watched, widget: Any) -> None:
+    p = page.page
+    p.goto(widget.url + "/")
+    open_widget(p)
+    exchange = ask(p, Q_MOU)
+    expected = api_answer(widget, Q_MOU)
+    version, source = expected["index_version"], expected["citations"][0]
+    hrefs = exchange.locator("a").evaluate_all("els => els.map(a => a.href)")
+    views = [h for h in hrefs if h.startswith(widget.url + "/documents/")]
+    assert views and all(parse_qs(urlsplit(h).query)["version"] == [version] for h in views)
+    cite = exchange.locator("blockquote.answer").get_attribute("cite") or ""
+    assert parse_qs(urlsplit(cite).query)["version"] == [version]
+    with p.context.expect_page() as opened:
+        exchange.locator(".source a").first.click()
+    view = opened.value
+    view.wait_for_load_state()
+    assert parse_qs(urlsplit(view.url).query)["version"] == [version]  # what the browser fetched
     assert view.locator("mark#quote").text_content() == source["quote"]
     view.close()
     assert_clean(page)
@@ -281,20 +324,20 @@ def test_keyboard_only(page: Watched, widget: Any) -> None:
     p.keyboard.press("Enter")
     expect(chat(p).locator(".log > .exchange")).to_have_count(1, timeout=30_000)
 
-    def focus_back_to(name: str) -> None:
+    def focus_to(name: str, key: str) -> None:
         for _ in range(40):
-            p.keyboard.press("Shift+Tab")
+            p.keyboard.press(key)
             if p.evaluate("""() => { const el = document.querySelector('citeqa-chat')
                     .shadowRoot.activeElement; return el ? el.textContent : ''; }""").endswith(
                     name):
                 return
         raise AssertionError(f"no focusable control named {name}")
 
-    focus_back_to("Helpful")
+    focus_to("Helpful", "Tab")  # focus moved to the new answer: its controls come next
     p.keyboard.press("Enter")
     expect(chat(p).get_by_role("button", name="Helpful", exact=True)).to_have_attribute(
         "aria-pressed", "true")
-    focus_back_to("Show passage")
+    focus_to("Show passage", "Shift+Tab")
     p.keyboard.press("Space")
     expect(chat(p).locator(".disclose[aria-expanded=true]")).to_have_count(1)
     p.keyboard.press("Escape")
@@ -335,10 +378,76 @@ def test_error_then_retry(page: Watched, widget: Any) -> None:
     p.keyboard.press("Enter")
     alert = chat(p).get_by_role("alert")
     expect(alert).to_contain_text("Couldn't reach the service")
+    expect(p.get_by_role("textbox", name="Your question")).to_have_value(Q_MOU)  # not lost
     p.screenshot(path=str(SCREENSHOTS / "widget-error.png"))
     alert.get_by_role("button", name="Retry").click()
     expect(chat(p).locator(".log > .exchange")).to_have_count(1, timeout=30_000)
     expect(chat(p).locator(".error")).to_be_empty()  # (an empty alert is not rendered at all)
+    expect(p.get_by_role("textbox", name="Your question")).to_have_value("")  # it was asked
+
+
+def test_site_whose_origin_is_not_allowed(page: Watched, widget: Any,
+                                          stranger_site: HostSite) -> None:
+    """A CORS refusal looks like a network error to the page; the widget tells them apart and
+    says which, and the question stays in the box."""
+    p = page.page
+    p.goto(stranger_site.origin + "/")
+    open_widget(p)
+    box = p.get_by_role("textbox", name="Your question")
+    box.fill(Q_MOU)
+    box.press("Enter")
+    alert = chat(p).get_by_role("alert")
+    expect(alert).to_contain_text(
+        f"This site's origin ({stranger_site.origin}) is not allowed by the service")
+    expect(box).to_have_value(Q_MOU)
+    expect(chat(p).locator(".log > .exchange")).to_have_count(0)
+    told = [e for e in page.errors if "citeqa:" in e]
+    assert any(f"does not allow requests from this page's origin {stranger_site.origin}" in e
+               and "CITEQA_WIDGET_ORIGINS" in e for e in told), page.errors
+    p.screenshot(path=str(SCREENSHOTS / "widget-origin-not-allowed.png"))
+
+
+def test_tab_after_an_answer_walks_it_in_reading_order(page: Watched, widget: Any) -> None:
+    p = page.page
+    p.goto(widget.url + "/")
+    open_widget(p)
+    exchange = ask(p, Q_MOU)
+    expect(exchange.locator("blockquote.answer")).to_be_visible()
+    stops: list[dict[str, Any]] = []
+    for _ in range(40):
+        p.keyboard.press("Tab")
+        stop = p.evaluate(FOCUS_STOP)
+        if stop is None:  # focus left the widget
+            break
+        stops.append(stop)
+    indexes = [s["index"] for s in stops]
+    assert indexes == sorted(set(indexes)), stops  # document (reading) order, no repeats
+    names = [s["name"] for s in stops]
+    assert names[-3:] == ["citeqa-input", "send", "launcher"], names  # then out of the widget
+    answer_stops = stops[:-3]
+    assert answer_stops and answer_stops[0]["tag"] == "A", stops  # the answer's source first
+    assert any(s["text"].endswith("Show passage") for s in answer_stops)
+    assert [s["text"] for s in answer_stops][-2:] == ["Helpful", "Not helpful"]
+    assert_clean(page)
+
+
+def test_try_questions_come_from_the_collection_and_ask_in_the_widget(
+    page: Watched, widget: Any, service_index: Path
+) -> None:
+    with load_snapshot(service_index, lease=False) as snapshot:
+        titles = [" ".join(d.title.split()) for d in snapshot.content.documents]
+    p = page.page
+    p.goto(widget.url + "/")
+    tries = p.locator("main button.try-question")
+    expect(tries).to_have_count(3)
+    questions = tries.all_text_contents()
+    for question in questions:  # each names a served document by its title
+        assert any(title[:30] in question for title in titles), (question, titles)
+    tries.first.click()
+    exchange = chat(p).locator(".log > .exchange")
+    expect(exchange).to_have_count(1, timeout=30_000)
+    expect(exchange.locator(".q")).to_have_text(f"You asked: {questions[0]}")
+    assert_clean(page)
 
 
 def test_hostile_host_page_on_another_origin(page: Watched, widget: Any,

@@ -215,8 +215,17 @@
     var view = new URL(API + "/documents/" + encodeURIComponent(c.doc_id));
     view.searchParams.set("start", String(c.start));
     view.searchParams.set("end", String(c.end));
+    // The offsets point into the text of the version that answered, not the newest one.
+    if (c.index_version) view.searchParams.set("version", String(c.index_version));
     view.hash = "quote";
     return view.href;
+  }
+
+  /** Citations carrying their answer's index_version, so their links open that version's text. */
+  function pinVersion(citations, version) {
+    return (Array.isArray(citations) ? citations : []).map(function (c) {
+      return Object.assign({}, c, { index_version: version });
+    });
   }
 
   /** A speech-bubble icon (inline SVG, so it needs no emoji font on the host's machine). */
@@ -234,6 +243,41 @@
                       "0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
     svg.appendChild(path);
     return svg;
+  }
+
+  /**
+   * Why a request failed before any response. A browser reports a CORS refusal exactly like a
+   * network error, so ask the service twice for a file it serves to any site: without CORS (an
+   * opaque answer says the service is reachable) and with it (fails when this origin is not
+   * allowed). Resolves to "origin", "unreachable" or "network" (reachable and allowed: transient).
+   */
+  function diagnose() {
+    var probe = API + "/widget.js";
+    var options = function (mode) { return { mode: mode, cache: "no-store", credentials: "omit" }; };
+    return fetch(probe, options("no-cors")).then(function () {
+      return fetch(probe, options("cors")).then(function () { return "network"; },
+                                                function () { return "origin"; });
+    }, function () { return "unreachable"; });
+  }
+
+  function unreachable(reason) {
+    var origin = window.location.origin;
+    var error;
+    if (reason === "origin") {
+      error = new Error("This site's origin (" + origin + ") is not allowed by the service, " +
+                        "so it can't answer here.");
+      console.error("citeqa: " + API + " does not allow requests from this page's origin " +
+                    origin + " (CORS). Add it to the service's allowed origins, e.g. " +
+                    "CITEQA_WIDGET_ORIGINS='[\"" + origin + "\"]'.");
+    } else {
+      error = new Error("Couldn't reach the service. Check your connection.");
+      console.error("citeqa: no response from " + API + (reason === "unreachable"
+        ? " (it is down or unreachable, or this page's Content-Security-Policy connect-src " +
+          "does not list it)."
+        : " (the connection failed; the service answers again now, so retrying may work)."));
+    }
+    error.reason = reason;
+    return error;
   }
 
   var uid = 0;
@@ -365,6 +409,13 @@
       this._emit("close", {});
     }
 
+    /** Focus is in the open panel, or was dropped by it (Send is disabled while asking). */
+    _focusWithin() {
+      if (!this.isOpen) return false;
+      if (document.activeElement === this) return true;
+      return !document.activeElement || document.activeElement === document.body;
+    }
+
     toggle() {
       if (this.isOpen) this.close(); else this.open();
     }
@@ -394,13 +445,16 @@
       this.pending.hidden = false;
       this.log.setAttribute("aria-busy", "true");
       this._post("/v1/ask", { question: question }).then(function (answer) {
+        if (self.input.value === question) self.input.value = ""; // asked again by Retry
         self._showAnswer(answer);
         self._emit("answer", answer);
       }).catch(function (err) {
+        // Nothing typed is lost: the question goes back into the box unless another is there.
+        if (!self.input.value) self.input.value = question;
         self._showError(err.message || "Something went wrong.", function () {
           self._send(question);
         });
-        self._emit("error", { message: err.message });
+        self._emit("error", { message: err.message, reason: err.reason || null });
       }).then(function () {
         self._busy = false;
         self.send.disabled = false;
@@ -431,9 +485,8 @@
           throw new Error(message);
         });
       }, function (err) {
-        throw new Error(err && err.name === "AbortError"
-          ? "The answer took too long to arrive."
-          : "Couldn't reach the service. Check your connection.");
+        if (err && err.name === "AbortError") throw new Error("The answer took too long to arrive.");
+        return diagnose().then(function (reason) { throw unreachable(reason); });
       }).finally(function () { clearTimeout(timer); });
     }
 
@@ -455,7 +508,7 @@
 
     _showAnswer(answer) {
       var body = h("div", { className: "a" });
-      var citations = Array.isArray(answer.citations) ? answer.citations : [];
+      var citations = pinVersion(answer.citations, answer.index_version);
       if (answer.abstained) {
         body.appendChild(h("p", { className: "abstain" }, [
           h("strong", { text: "Not in the documents." }),
@@ -474,7 +527,7 @@
         body.appendChild(h("p", { className: "meta",
           text: "Confidence " + Math.round((answer.confidence || 0) * 100) + "%" }));
         if (Array.isArray(answer.conflicts) && answer.conflicts.length) {
-          body.appendChild(this._conflicts(answer.conflicts));
+          body.appendChild(this._conflicts(pinVersion(answer.conflicts, answer.index_version)));
         }
         if (source) {
           body.appendChild(h("p", { className: "label", text: "Source" }));
@@ -486,14 +539,16 @@
         }
       }
       body.appendChild(this._feedback(answer));
-      var exchange = h("article", { className: "exchange" }, [
-        h("p", { className: "q" }, [h("span", { className: "vh", text: "You asked: " }),
-                                    String(answer.question || "")]),
-        body
-      ]);
+      var asked = h("p", { className: "q", tabindex: "-1" }, [
+        h("span", { className: "vh", text: "You asked: " }), String(answer.question || "")]);
+      var exchange = h("article", { className: "exchange" }, [asked, body]);
       this.log.appendChild(exchange);
       // Scroll the transcript only (scrollIntoView could scroll the host page too).
       this.log.scrollTop = exchange.offsetTop - this.log.offsetTop - 8;
+      // Someone who asked from the panel continues at the new answer, so Tab walks its links and
+      // buttons in reading order and then returns to the question box (the box and Send come
+      // after the transcript). Focus elsewhere on the host page is never taken.
+      if (this._focusWithin()) asked.focus({ preventScroll: true });
     }
 
     _sources(citations, isSource) {

@@ -4,10 +4,16 @@ and the child process that ingests them under a memory limit.
 ``python -m tests.reliability.hostile_files CORPUS INDEX MAX_FILE_BYTES`` ingests CORPUS with the
 real pipeline (hashing encoder) and prints one JSON line: skipped files with reasons, indexed
 documents, seconds, peak RSS.
+
+``python -m tests.reliability.hostile_files long-line CORPUS INDEX MODEL_DIR QUESTION`` ingests
+CORPUS, then asks QUESTION with the real answer model (described for the hashing encoder in
+MODEL_DIR) and prints one JSON line: ingest seconds and peak RSS, the longest sentence and chunk,
+the answer's JSON size and its longest quote and passage.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -99,6 +105,35 @@ def write_hostile(folder: Path, *, max_file_bytes: int, full: bool) -> dict[str,
             "loop_b.txt": "symlink loop"}
 
 
+SECRET = "The vault code is 7731-alpha."
+
+
+def write_link_attacks(folder: Path, outside: Path) -> dict[str, str]:
+    """A link to a file outside the folder (the /etc/passwd attack, with a file of our own), a
+    link to a named pipe and a pipe itself (either blocks whoever opens it for reading), and a
+    2 KB sidecar of 1,000 nested arrays; returns {file name: the reason ingest must give}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "secret.txt").write_text(SECRET + "\n", encoding="utf-8")
+    (folder / "passwd.txt").symlink_to(outside / "secret.txt")
+    os.mkfifo(folder / "pipe")  # inside the folder, so the link to it is followed
+    (folder / "pipe_link.txt").symlink_to(folder / "pipe")
+    os.mkfifo(folder / "fifo.md")
+    (folder / "deep_sidecar.txt").write_text("A text with a hostile sidecar.\n")
+    (folder / "deep_sidecar.meta.json").write_text("[" * 1000 + "]" * 1000)
+    return {"passwd.txt": "outside the ingested folder", "pipe_link.txt": "named pipe",
+            "fifo.md": "named pipe", "deep_sidecar.txt": "nested too deeply"}
+
+
+def write_long_line(path: Path, size: int) -> str:
+    """One line of ``size`` characters with no whitespace and no sentence break (base64, as data
+    pasted into a document); returns a question made of a piece of it."""
+    blob = base64.b64encode(random.Random(11).randbytes(size * 3 // 4 + 3)).decode()[:size]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(blob, encoding="utf-8")
+    return f"What is {blob[size // 2 : size // 2 + 24]}?"
+
+
 def write_good(folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in GOOD.items():
@@ -132,5 +167,49 @@ def main(corpus: str, index: str, max_file_bytes: str) -> None:
     }))
 
 
+def long_line(corpus: str, index: str, model_dir: str, question: str) -> None:
+    from index.chunk import max_chunk_chars
+    from index.embed import HashingEncoder
+    from index.pipeline import IngestConfig, ingest
+    from index.store import load_snapshot
+
+    config = IngestConfig()
+    started = time.perf_counter()
+    report = ingest([Path(corpus)], Path(index), HashingEncoder(dim=32), config, progress=False)
+    elapsed = time.perf_counter() - started
+    peak = _peak_rss_mb()  # before the answer model is imported and loaded
+
+    from retriever.answer_model import AnswerModel
+    from retriever.engine import Engine
+    from retriever.weights import ScoringModel
+
+    with load_snapshot(Path(index)) as snap:
+        longest_sentence = max(s.end - s.start for s in snap.content.sentences)
+        longest_chunk = max(c.end - c.start for c in snap.content.chunks)
+    engine = Engine.open(Path(index), HashingEncoder(dim=32), ScoringModel.load(), None,
+                         AnswerModel(Path(model_dir), threads=1))
+    asked = time.perf_counter()
+    answer = engine.ask(question)
+    ask_s = time.perf_counter() - asked
+    cited = answer.citations + answer.conflicts
+    print(json.dumps({
+        "seconds": round(elapsed, 2),
+        "peak_rss_mb": peak,
+        "published": report.published,
+        "sentences": report.sentences,
+        "chunks": report.chunks,
+        "longest_sentence": longest_sentence,
+        "longest_chunk": longest_chunk,
+        "chunk_bound": max_chunk_chars(config.chunk_size),
+        "ask_s": round(ask_s, 2),
+        "answer_json_bytes": len(answer.model_dump_json().encode()),
+        "longest_quote": max([len(c.quote) for c in cited] + [len(answer.answer or "")]),
+        "longest_passage": max([len(c.passage) for c in cited], default=0),
+    }))
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "long-line":
+        long_line(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

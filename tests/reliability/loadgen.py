@@ -175,9 +175,14 @@ class Connection:
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post_json(self, path: str, payload: Any) -> tuple[int, dict[str, str], bytes]:
-        body = json.dumps(payload).encode()
-        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: "
-                   f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        return await self.post(path, json.dumps(payload).encode(),
+                               {"Content-Type": "application/json"})
+
+    async def post(self, path: str, body: bytes,
+                   headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{lines}"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         for retry in (False, True):
             reused = self._streams is not None
             if self._streams is None:

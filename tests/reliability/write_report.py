@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROWS = {
-    "D": ("Index durability and integrity", [f"D{i}" for i in range(1, 10)]),
+    "D": ("Index durability and integrity", [f"D{i}" for i in range(1, 11)]),
     "S": ("Serving under load and change", [f"S{i}" for i in range(1, 7)]),
-    "A": ("API robustness and security", [f"A{i}" for i in range(1, 12)] + ["Hostile ingest"]),
+    "A": ("API robustness and security", [f"A{i}" for i in range(1, 14)] + ["Hostile ingest"]),
 }
 _ROW_ID = re.compile(r"^(Hostile ingest|[DSA]\d+)\b")
 

@@ -1,0 +1,113 @@
+"""One document's share of the index: its sentence and chunk records, then their vectors and
+tokens. Segmenting is separate from embedding so that ingest can bound the time one file may take
+to load and segment without counting the embedding, which grows with the text like any work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunk import chunk_sentences
+from .deadline import Deadline
+from .embed import Encoder
+from .lexical import join_line_hyphens, tokenize
+from .records import Chunk, DocumentRecord, Sentence, Span
+from .segment import split_sentences
+from .store import IndexSnapshot
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """One document's records before embedding."""
+
+    record: DocumentRecord
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+
+
+@dataclass(frozen=True)
+class DocUnits:
+    """One document's share of the index: records, vectors and tokens."""
+
+    record: DocumentRecord
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+    sentence_tokens: list[list[str]]
+    chunk_tokens: list[list[str]]
+
+
+def segment_record(
+    record: DocumentRecord, skip: Sequence[Span], chunk_size: int, chunk_overlap: int,
+    deadline: Deadline | None = None,
+) -> Segmented:
+    """The document's sentences and chunks as records."""
+    text = record.text
+    spans = split_sentences(text, skip, deadline)
+    ranges = chunk_sentences(text, spans, chunk_size, chunk_overlap, deadline)
+    owner = [0] * len(spans)
+    for ordinal, (first, last) in reversed(list(enumerate(ranges))):
+        for i in range(first, last):
+            owner[i] = ordinal  # the first chunk that holds a sentence owns it
+    sentences = [
+        Sentence(
+            id=f"{record.doc_id}:s{i}", doc_id=record.doc_id, ordinal=i, start=s.start,
+            end=s.end, text=text[s.start : s.end], role=s.role, chunk_ordinal=owner[i],
+        )
+        for i, s in enumerate(spans)
+    ]
+    chunks = [
+        Chunk(
+            id=f"{record.doc_id}:c{i}", doc_id=record.doc_id, ordinal=i,
+            start=spans[first].start, end=spans[last - 1].end,
+            text=text[spans[first].start : spans[last - 1].end],
+            first_sentence=first, last_sentence=last,
+        )
+        for i, (first, last) in enumerate(ranges)
+    ]
+    return Segmented(record, sentences, chunks)
+
+
+def embed_units(segmented: Segmented, encoder: Encoder) -> DocUnits:
+    """Vectors and tokens for a segmented document."""
+    record, sentences, chunks = segmented.record, segmented.sentences, segmented.chunks
+    # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
+    units = [s.text for s in sentences] + [c.text for c in chunks]
+    vectors = encoder.encode([join_line_hyphens(u) for u in units])
+    return DocUnits(
+        record=record,
+        sentences=sentences,
+        chunks=chunks,
+        sentence_vectors=vectors[: len(sentences)],
+        chunk_vectors=vectors[len(sentences) :],
+        sentence_tokens=[tokenize(s.text) for s in sentences],
+        chunk_tokens=[tokenize(c.text) for c in chunks],
+    )
+
+
+def units_from_snapshot(snapshot: IndexSnapshot) -> dict[str, DocUnits]:
+    """Each document's units in an index version, so an unchanged file is not embedded again."""
+    content = snapshot.content
+    out: dict[str, DocUnits] = {}
+    s_at = c_at = 0
+    for record in content.documents:
+        s_end = s_at
+        while s_end < len(content.sentences) and content.sentences[s_end].doc_id == record.doc_id:
+            s_end += 1
+        c_end = c_at
+        while c_end < len(content.chunks) and content.chunks[c_end].doc_id == record.doc_id:
+            c_end += 1
+        out[record.doc_id] = DocUnits(
+            record=record,
+            sentences=content.sentences[s_at:s_end],
+            chunks=content.chunks[c_at:c_end],
+            sentence_vectors=content.sentence_vectors[s_at:s_end],
+            chunk_vectors=content.chunk_vectors[c_at:c_end],
+            sentence_tokens=content.sentence_tokens[s_at:s_end],
+            chunk_tokens=content.chunk_tokens[c_at:c_end],
+        )
+        s_at, c_at = s_end, c_end
+    return out
