@@ -17,6 +17,7 @@ from .schema import Citation, Highlight
 MAX_LIST_ITEMS = 12
 MAX_QUOTE_CHARS = 4_000  # a lead-in with a dozen long items; the segmenter caps a sentence lower
 MAX_PASSAGE_CHARS = 6_000  # the quote and its chunk around it
+SECTION_LOOKBACK = 400  # sentences looked back for the heading a quote sits under
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,21 @@ def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
         passage_start=p_start,
         passage_end=p_end,
         score=round(float(score), 6),
+        line=doc.text.count("\n", 0, span.start) + 1,
+        section=section_of(corpus, span.first_row),
     )
+
+
+def section_of(corpus: Corpus, row: int) -> str | None:
+    """The nearest heading at or above sentence ``row`` in its document (a bounded look back:
+    a heading further up than that says little about where the quote is)."""
+    sentences = corpus.snapshot.content.sentences
+    for back in range(row, max(row - SECTION_LOOKBACK, -1), -1):
+        if not corpus.same_document(row, back):
+            return None
+        if sentences[back].role == "heading":
+            return " ".join(sentences[back].text.split()).lstrip("#").strip() or None
+    return None
 
 
 def _passage_range(low: int, high: int, span: AnswerSpan) -> tuple[int, int]:

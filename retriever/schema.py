@@ -30,6 +30,10 @@ class Citation(_Frozen):
     passage_start: int = Field(ge=0)
     passage_end: int = Field(ge=0)
     score: float
+    # Where the quote sits, for people: its 1-based line in the document text and the nearest
+    # heading above it in the same document (None when the document has none there).
+    line: int | None = Field(default=None, ge=1)
+    section: str | None = None
 
 
 class RetrieverTrace(_Frozen):

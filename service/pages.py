@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from index.store import VERSION_NAME
+from index.titles import name_title
 
 from .api import document_as_of
 from .models import DOC_ID_PATTERN
@@ -96,7 +97,9 @@ def render_try(questions: list[str]) -> str:
 async def demo_page(request: Request) -> Response:
     # Examples come from the documents being served (none while the index is still loading).
     engine = request.app.state.service.runner.engine
-    titles = (d.title for d in engine.corpus.documents.values()) if engine is not None else ()
+    documents = engine.corpus.documents.values() if engine is not None else ()
+    # A title made from a file name ("001 cee6b474") makes no sense as a question.
+    titles = (d.title for d in documents if d.title != name_title(d.doc_id.rsplit("/", 1)[-1]))
     page = _static("index.html").decode("utf-8").replace(
         TRY_SLOT, render_try(try_questions(titles)))
     return Response(page, media_type="text/html; charset=utf-8",

@@ -82,6 +82,15 @@ def citation_url(
     return None
 
 
+def where_text(citation: Citation) -> str:
+    """Where in its document a quote sits, for people: the heading above it and its line."""
+    section = citation.section or ""
+    parts = [f"§ {section[:80]}{'…' if len(section) > 80 else ''}"] if section else []
+    if citation.line is not None:
+        parts.append(f"line {citation.line}")
+    return ", ".join(parts)
+
+
 def _link(url: str | None, label: str) -> str:
     title = fit(label, 150)
     if not url or len(url) > 1500:
@@ -98,6 +107,9 @@ def _citation_line(
     citation: Citation, public_url: str | None, version: str, *, with_quote: bool,
 ) -> str:
     link = _link(citation_url(citation, public_url, version), citation.title or citation.doc_id)
+    where = where_text(citation)
+    if where:
+        link = f"{link} · {escape_mrkdwn(where)}"
     if not with_quote:
         return f"{link} · score {citation.score:.2f}"
     room = CONTEXT_LIMIT - len(link) - 8

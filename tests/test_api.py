@@ -35,7 +35,7 @@ MARKER = "ZqX9marker"
 ANSWER_KEYS = {"question", "answer", "highlight", "abstained", "confidence", "citations",
                "conflicts", "index_version", "answer_model", "timings_ms"}
 CITATION_KEYS = {"doc_id", "title", "url", "quote", "start", "end", "passage", "passage_start",
-                 "passage_end", "score"}
+                 "passage_end", "score", "line", "section"}
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
 
 

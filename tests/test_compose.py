@@ -25,3 +25,36 @@ def test_counted_nouns_are_their_own_context():
     a = _context("could create around 44,000 high-skilled, well-paid jobs")
     b = _context("the potential for 40,000 new jobs")
     assert "job" in a & b
+
+
+def test_a_citation_says_where_its_quote_sits(tmp_path):
+    """Line and section of a citation, on a real (hashing-encoder) index of a markdown file."""
+    from index.embed import HashingEncoder
+    from index.pipeline import IngestConfig, ingest
+    from index.store import load_snapshot
+    from retriever.compose import citation_for, sentence_span
+    from retriever.corpus import Corpus
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = ("# Harbour guide\n\nThe harbour opened in 1890.\n\n## Ferries\n\n"
+            "The first ferry leaves at six.\nThe last ferry leaves at ten.\n")
+    (docs / "guide.md").write_text(text, encoding="utf-8")
+    (docs / "plain.txt").write_text("No headings here. Just two sentences.\n", encoding="utf-8")
+    ix = tmp_path / "ix"
+    ingest([docs], ix, HashingEncoder(dim=16), IngestConfig(), progress=False)
+    with load_snapshot(ix, lease=False) as snapshot:
+        corpus = Corpus.from_snapshot(snapshot)
+        rows = {s.text: i for i, s in enumerate(snapshot.content.sentences)}
+        cites = {
+            quote: citation_for(corpus, sentence_span(corpus, rows[quote], rows[quote]), 1.0)
+            for quote in ("The last ferry leaves at ten.", "The harbour opened in 1890.",
+                          "Just two sentences.")
+        }
+    last = cites["The last ferry leaves at ten."]
+    assert (last.line, last.section) == (8, "Ferries")
+    assert text.splitlines()[last.line - 1] == last.quote
+    opened = cites["The harbour opened in 1890."]
+    assert (opened.line, opened.section) == (3, "Harbour guide")
+    plain = cites["Just two sentences."]
+    assert (plain.line, plain.section) == (1, None)

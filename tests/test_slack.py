@@ -4,6 +4,7 @@ models, and response_url posts received by a real local HTTP server."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,7 @@ def test_command_answers_inline_within_three_seconds(slack: Any, slack_receiver:
     texts = "\n".join(mrkdwn_texts(message))
     assert "February 19, 2026" in texts and "*February 19, 2026*" in texts  # the highlight
     assert f"<{slack.url}/documents/" in texts  # the citation links to the document view
+    assert re.search(r"> · (§ [^\n]+, )?line \d+", texts)  # and says where the quote is
     assert set(_action_values(message)) == {ACTION_HELPFUL, ACTION_NOT_HELPFUL, ACTION_SHARE}
     assert slack_receiver.drain(0.2) == []  # nothing posted: the answer came inline
 

@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from index.store import load_snapshot
+from index.titles import name_title
 from service.feedback import FeedbackStore
 from tests.service_fixtures import ALWAYS_ABSTAIN
 from tests.service_helpers import (
@@ -191,6 +192,8 @@ def test_citation_links_open_the_answers_index_version(page: Watched, widget: An
     assert views and all(parse_qs(urlsplit(h).query)["version"] == [version] for h in views)
     cite = exchange.locator("blockquote.answer").get_attribute("cite") or ""
     assert parse_qs(urlsplit(cite).query)["version"] == [version]
+    # Beside the link: where in the document the quote is.
+    expect(exchange.locator(".source .where").first).to_contain_text(f"line {source['line']}")
     with p.context.expect_page() as opened:
         exchange.locator(".source a").first.click()
     view = opened.value
@@ -435,11 +438,14 @@ def test_try_questions_come_from_the_collection_and_ask_in_the_widget(
     page: Watched, widget: Any, service_index: Path
 ) -> None:
     with load_snapshot(service_index, lease=False) as snapshot:
-        titles = [" ".join(d.title.split()) for d in snapshot.content.documents]
+        # Titles made from file names are left out: a question about "001 cee6b4" makes no sense.
+        titles = [" ".join(d.title.split()) for d in snapshot.content.documents
+                  if d.title != name_title(d.doc_id)]
+    assert titles  # the seeds have at least one document with a real title
     p = page.page
     p.goto(widget.url + "/")
     tries = p.locator("main button.try-question")
-    expect(tries).to_have_count(3)
+    expect(tries).to_have_count(min(3, len(titles)))
     questions = tries.all_text_contents()
     for question in questions:  # each names a served document by its title
         assert any(title[:30] in question for title in titles), (question, titles)

@@ -222,6 +222,14 @@
   }
 
   /** Citations carrying their answer's index_version, so their links open that version's text. */
+  // Where in its document a quote sits: the heading above it and its line.
+  function whereText(c) {
+    var parts = [];
+    if (c.section) parts.push("§ " + String(c.section).slice(0, 80));
+    if (typeof c.line === "number") parts.push("line " + c.line);
+    return parts.join(", ");
+  }
+
   function pinVersion(citations, version) {
     return (Array.isArray(citations) ? citations : []).map(function (c) {
       return Object.assign({}, c, { index_version: version });
@@ -582,6 +590,7 @@
           snippet,
           h("a", { href: citationHref(c), target: "_blank", rel: "noopener noreferrer" },
             [title, h("span", { className: "vh", text: " (opens in a new tab)" })]),
+          whereText(c) ? h("span", { className: "where", text: " · " + whereText(c) }) : null,
           button, box
         ]));
       });
