@@ -1,4 +1,4 @@
-"""Load source files (.txt .md .html .pdf) into ``LoadedDocument`` records.
+"""Load source files (.txt .md .html .pdf .docx) into ``LoadedDocument`` records.
 
 Text and Markdown files keep their exact decoded text, because citations point into it; HTML and
 PDF become extracted visible text. Every failure is a ``LoadError`` with a short human reason, so
@@ -19,9 +19,12 @@ from lxml import html as lxml_html
 
 from .boilerplate import find_boilerplate
 from .deadline import Deadline, check
+from .docx_text import load_docx
+from .encoding import decode_text
 from .pdf_text import load_pdf
 from .records import LoadedDocument, LoadError, Span
 from .segment import iter_lines
+from .sources import DOCX_SUFFIXES as DOCX_SUFFIXES
 from .sources import HTML_SUFFIXES as HTML_SUFFIXES
 from .sources import MARKDOWN_SUFFIXES as MARKDOWN_SUFFIXES
 from .sources import PDF_SUFFIXES as PDF_SUFFIXES
@@ -37,7 +40,6 @@ from .titles import clip_title, markdown_heading, name_title, title_line
 # quadratic in the depth); real pages stay well under 100 levels.
 MAX_HTML_DEPTH = 200
 MAX_SIDECAR_BYTES = 1_000_000
-_BOM = "\ufeff"
 _META_KEYS = ("title", "url", "date")
 
 _FRONT_MATTER_FENCE = re.compile(r"---[ \t]*")
@@ -215,19 +217,10 @@ def extract_html(source: str, deadline: Deadline | None = None) -> HtmlPage:
     )
 
 
-def _decode_utf8(path: Path, data: bytes) -> str:
-    """The file's text. The policy for bad bytes is to refuse the file, never to guess: invalid
-    UTF-8 would shift every citation offset if it were replaced, and NUL bytes mean binary data."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LoadError(
-            str(path), f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
-        ) from None
-    if "\x00" in text:
-        raise LoadError(str(path), f"binary data, not text (a NUL byte at offset "
-                                   f"{text.index(chr(0))})")
-    return text[1:] if text.startswith(_BOM) else text
+def _decode_text(path: Path, data: bytes) -> str:
+    """The file's text: UTF-8 when it is valid UTF-8, else the detected legacy encoding (see
+    ``encoding.py``). The served and cited text is this decoded text, so offsets stay exact."""
+    return decode_text(str(path), data).text
 
 
 def _check_not_blank(path: Path, text: str) -> None:
@@ -294,7 +287,7 @@ def _load_plain(
     path: Path, data: bytes, markdown: bool, deadline: Deadline | None
 ) -> tuple[str, dict[str, str], tuple[Span, ...], str]:
     """Text, front matter, skip spans and heading title (markdown only) of a .txt/.md file."""
-    text = _decode_utf8(path, data)
+    text = _decode_text(path, data)
     _check_not_blank(path, text)
     front, front_span = _parse_front_matter(text, deadline)
     skip = find_boilerplate(text)
@@ -322,7 +315,7 @@ def _html_depth(source: str, deadline: Deadline | None) -> int:
 
 
 def _load_html(path: Path, data: bytes, deadline: Deadline | None) -> HtmlPage:
-    source = _decode_utf8(path, data)
+    source = _decode_text(path, data)
     _check_not_blank(path, source)
     if _html_depth(source, deadline) > MAX_HTML_DEPTH:
         raise LoadError(str(path), f"HTML is nested more than {MAX_HTML_DEPTH} levels deep")
@@ -353,6 +346,9 @@ def parse_document(
         meta.update(url=page.url, date=page.date)
     elif suffix in PDF_SUFFIXES:
         text, title = load_pdf(path, data)
+        skip = find_boilerplate(text)
+    elif suffix in DOCX_SUFFIXES:
+        text, title = load_docx(str(path), data, deadline)
         skip = find_boilerplate(text)
     else:
         text, front, skip, title = _load_plain(path, data, suffix in MARKDOWN_SUFFIXES, deadline)

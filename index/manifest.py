@@ -185,6 +185,18 @@ def check_compatible(
         raise IndexMismatch(differences)
 
 
+# Per FAISS file ("chunks.faiss"): the search parameters it is served with and the recall@10 they
+# gave against exact search at build (index/vectors.py SearchTuning.to_manifest). Additive, so the
+# format version stays: a manifest without it loads with the parameters in the FAISS file itself.
+DENSE_SEARCH_KEY = "dense_search"
+
+
+def dense_search_entry(manifest: dict[str, Any], name: str) -> object | None:
+    """The recorded search entry of FAISS file ``name``; None when the manifest predates them."""
+    section = manifest.get(DENSE_SEARCH_KEY)
+    return section.get(name) if isinstance(section, dict) else None
+
+
 # ---- the file itself -------------------------------------------------------------------------
 
 
@@ -223,3 +235,17 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     if not isinstance(manifest.get("files"), dict):
         raise IndexCorrupt(f"{where}: manifest.json has no file list")
     return manifest
+
+
+# ---- recorded sources ------------------------------------------------------------------------
+
+SOURCES_KEY = "sources"
+
+
+def recorded_sources(manifest: dict[str, Any]) -> tuple[str, ...] | None:
+    """The folders and files (absolute paths) the version was built from; None for a manifest
+    written before sources were recorded (it loads as before; ingest then derives them)."""
+    sources = manifest.get(SOURCES_KEY)
+    if not isinstance(sources, list):
+        return None
+    return tuple(str(s) for s in sources if isinstance(s, str))

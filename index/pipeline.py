@@ -15,8 +15,10 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -28,6 +30,7 @@ from .lexical import TOKENIZER_VERSION, LexicalIndex
 from .loaders import parse_document
 from .manifest import (
     FORMAT_VERSION,
+    SOURCES_KEY,
     BuildSettings,
     IndexCorrupt,
     IndexMismatch,
@@ -38,6 +41,8 @@ from .manifest import (
 )
 from .records import DocumentRecord, LoadError
 from .segment import SEGMENTER_VERSION
+from .source_report import SourceSummary, summarise
+from .source_set import absolute, current_sources, owner, plan_sources
 from .sources import Source, find_sources, read_source
 from .store import (
     IndexContent,
@@ -87,6 +92,8 @@ class IngestReport:
     embedded: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    sources: list[SourceSummary] = field(default_factory=list)
     skipped: list[LoadError] = field(default_factory=list)
     documents: int = 0
     chunks: int = 0
@@ -157,13 +164,19 @@ def _load_and_segment(
 
 
 def ingest(
-    paths: list[Path], index_dir: Path, encoder: Encoder, config: IngestConfig | None = None,
-    *, progress: bool = True, failpoint: Failpoint | None = None,
+    paths: Sequence[Path], index_dir: Path, encoder: Encoder, config: IngestConfig | None = None,
+    *, mode: Literal["replace", "add"] = "replace", remove: Sequence[Path] = (),
+    default_paths: Sequence[Path] = (), progress: bool = True,
+    failpoint: Failpoint | None = None,
 ) -> IngestReport:
-    """Build or update the index from ``paths``; publish a version only when something changed.
+    """Build or update the index; publish a version only when something changed.
 
-    Raises IndexBusy when another ingest holds the lock, PublishFailed when the disk refuses the
-    new version (the current one is then untouched). ``failpoint`` is for fault-injection tests.
+    ``mode="replace"`` makes ``paths`` the only sources; ``"add"`` adds them to the sources the
+    current version records and re-reads all of them (no paths: the recorded ones, or
+    ``default_paths`` for a new index); ``remove`` drops recorded sources and their documents.
+    Raises SourceError for an impossible request, IndexBusy when another ingest holds the lock,
+    PublishFailed when the disk refuses the new version (the current one is then untouched).
+    ``failpoint`` is for fault-injection tests.
     """
     config = config or IngestConfig()
     # Checked here, or every file would be skipped for the same configuration error.
@@ -173,9 +186,16 @@ def ingest(
     report = IngestReport()
     settings = config.build_settings()
     with writer_lock(index_dir):
+        recorded, derived = current_sources(index_dir)  # under the lock: no one moves them now
+        plan = plan_sources(recorded, paths, remove=remove, replace=mode == "replace",
+                            default=default_paths, derived=derived)
         previous, report.note, current = _reusable_previous(index_dir, encoder, settings)
+        if derived and previous:
+            report.note = (f"the index recorded no sources (an older citeqa built it): its "
+                           f"{len(plan.recorded)} files are now its sources")
         units: dict[str, DocUnits] = {}
-        sources = find_sources(paths, follow_external_symlinks=config.follow_external_symlinks)
+        sources = find_sources(plan.read,
+                               follow_external_symlinks=config.follow_external_symlinks)
         bar = tqdm(sources, desc="ingest", unit="file", file=sys.stderr, disable=not progress)
         for source in bar:
             path = source.path
@@ -187,7 +207,9 @@ def ingest(
                 sha = hashlib.sha256(data).hexdigest()
                 old = previous.get(doc_id)
                 if old is not None and old.record.content_sha256 == sha:
-                    units[doc_id] = old
+                    # Where it is now: a file moved between sources is attributed to the new one.
+                    units[doc_id] = replace(
+                        old, record=replace(old.record, source_path=str(path)))
                     report.reused.append(doc_id)
                     continue
                 segmented = _load_and_segment(source, data, sha, config)
@@ -196,7 +218,13 @@ def ingest(
                 report.embedded.append(doc_id)
             except LoadError as exc:
                 report.skipped.append(exc)
+        for doc_id, old in sorted(previous.items()):
+            if doc_id not in units and owner(absolute(old.record.source_path), plan.missing):
+                units[doc_id] = old  # its source is gone for now: keep it until told to drop it
+                report.kept.append(doc_id)
         report.removed = sorted(set(previous) - set(units))
+        report.sources = summarise(plan, report.embedded, report.reused, report.kept,
+                                   report.removed, {**previous, **units}, previous)
         ordered = [units[k] for k in sorted(units)]
         report.documents = len(ordered)
         report.sentences = sum(len(u.sentences) for u in ordered)
@@ -204,14 +232,16 @@ def ingest(
         if not ordered:
             report.seconds = time.perf_counter() - started
             return report
-        if not report.embedded and not report.removed and previous:
+        same_sources = not derived and tuple(sorted(recorded or ())) == plan.recorded
+        if not report.embedded and not report.removed and previous and same_sources:
             report.version = current
             report.note = "index is up to date: nothing changed, nothing published"
             collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
                             failpoint=failpoint)  # crash leftovers
             report.seconds = time.perf_counter() - started
             return report
-        report.version = _publish(index_dir, ordered, encoder, config, settings, failpoint)
+        report.version = _publish(
+            index_dir, ordered, encoder, config, settings, plan.recorded, failpoint)
         report.published = True
         collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
                         failpoint=failpoint)
@@ -221,7 +251,7 @@ def ingest(
 
 def _publish(
     index_dir: Path, ordered: list[DocUnits], encoder: Encoder, config: IngestConfig,
-    settings: BuildSettings, failpoint: Failpoint | None,
+    settings: BuildSettings, sources: tuple[Path, ...], failpoint: Failpoint | None,
 ) -> str:
     dim = encoder.identity.dim
     content = IndexContent(
@@ -253,9 +283,11 @@ def _publish(
         },
         "libraries": library_versions(),
         "probes": probe_entry(encoder),
+        SOURCES_KEY: [str(p) for p in sources],
     }
     digest = hashlib.sha256(
-        json.dumps([documents, manifest["model"], manifest["settings"]], sort_keys=True).encode()
+        json.dumps([documents, manifest["model"], manifest["settings"], manifest[SOURCES_KEY]],
+                   sort_keys=True).encode()
     ).hexdigest()
     return write_version(
         index_dir,

@@ -61,9 +61,16 @@ from .layout import (
     was_collected,
 )
 from .lexical import LexicalIndex
-from .manifest import MANIFEST_NAME, IndexCorrupt, encode_manifest, sha256_file
+from .manifest import (
+    DENSE_SEARCH_KEY,
+    MANIFEST_NAME,
+    IndexCorrupt,
+    dense_search_entry,
+    encode_manifest,
+    sha256_file,
+)
 from .records import Chunk, DocumentRecord, Sentence
-from .vectors import VectorIndex
+from .vectors import SearchTuning, VectorIndex
 
 __all__ = [  # the store's public surface, including what it re-exports from layout and gc
     "CURRENT", "CURRENT_TMP", "STAGING_PREFIX", "TRASH_PREFIX", "IndexBusy", "IndexContent",
@@ -171,7 +178,11 @@ def _write_staging(
             checksums[file.relative_to(staging).as_posix()] = sha256_file(file)
         steps.at(f"fsync-dir {rel}")
         fsync_dir(target)
-    data = encode_manifest({**manifest, "files": dict(sorted(checksums.items()))})
+    # The search parameters each FAISS file was tuned to, so loading serves it as measured.
+    searched = {name: index.tuning.to_manifest() for name, index in dense.items()
+                if index.tuning is not None}
+    data = encode_manifest({**manifest, DENSE_SEARCH_KEY: searched,
+                            "files": dict(sorted(checksums.items()))})
     write_file(staging / MANIFEST_NAME, data, index_dir, steps)
     steps.at(f"fsync-dir {staging.name}")
     fsync_dir(staging)
@@ -266,6 +277,13 @@ def _read_npy(path: Path, rows: int) -> np.ndarray:
     return array
 
 
+def _load_dense(vdir: Path, manifest: dict[str, Any], name: str) -> VectorIndex:
+    """A FAISS file with the search parameters its manifest records (ValueError if malformed)."""
+    entry = dense_search_entry(manifest, name)
+    tuning = None if entry is None else SearchTuning.from_manifest(entry)
+    return VectorIndex.from_bytes((vdir / name).read_bytes(), tuning)
+
+
 def _load_version(
     vdir: Path, manifest: dict[str, Any], lease: VersionLease | None
 ) -> IndexSnapshot:
@@ -287,8 +305,8 @@ def _load_version(
             version=name,
             manifest=manifest,
             content=content,
-            chunk_dense=VectorIndex.from_bytes((vdir / "chunks.faiss").read_bytes()),
-            sentence_dense=VectorIndex.from_bytes((vdir / "sentences.faiss").read_bytes()),
+            chunk_dense=_load_dense(vdir, manifest, "chunks.faiss"),
+            sentence_dense=_load_dense(vdir, manifest, "sentences.faiss"),
             chunk_bm25=LexicalIndex.load(vdir / "bm25-chunks"),
             sentence_bm25=LexicalIndex.load(vdir / "bm25-sentences"),
             lease=lease,

@@ -8,11 +8,20 @@ Trained index types (IVF, PQ) need enough vectors to train on, so ``fit_factory`
 factory string to the collection: fewer IVF lists when the collection is small, exact "Flat" when
 it is too small to train a product quantizer at all (a small collection is cheap to scan anyway).
 Training uses a fixed-seed sample, so large builds stay fast and every build is reproducible.
+
+An approximate index is only as good as its search parameters (nprobe, efSearch, k_factor_rf), and
+FAISS's defaults (nprobe 1, efSearch 16, k_factor 1) lose many true neighbours. ``build`` therefore
+measures recall@10 against exact search on a fixed-seed sample of the collection and picks the
+cheapest parameters that reach TARGET_RECALL; the choice and the recall it measured travel with the
+index (``SearchTuning``, recorded in the manifest) so serving searches exactly as measured. A
+factory setting may fix them instead: ``"IVF256,PQ48|nprobe=16"`` (recall is still measured).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -21,6 +30,25 @@ import numpy as np
 POINTS_PER_CENTROID = 39
 # Training sample per centroid for large collections (FAISS wiki: 30x to 256x is enough).
 TRAIN_POINTS_PER_CENTROID = 40
+# The served index must find this share of exact search's top 10 on the build's sample: a
+# neighbour lost here is lost to fusion and every answer built on it. Above 0.95 because stored
+# vectors sit closer to their neighbours than questions do, so questions see a lower recall than
+# the sample (eval/results/bench/served-index.md); each sweep step costs under 2x.
+TARGET_RECALL = 0.97
+RECALL_K = 10
+# Sample queries for the recall measurement (stored vectors, fixed seed): 5,000 neighbour checks
+# bound recall's standard error near 0.003 while costing one batched search per candidate setting.
+TUNING_QUERIES = 500
+_TUNING_SEED = 1
+# Candidate values per parameter, cheapest first (ParameterSpace names).
+SWEEPS: dict[str, tuple[int, ...]] = {
+    "nprobe": (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+    "efSearch": (16, 32, 64, 128, 256, 512, 1024),
+    "k_factor_rf": (1, 2, 4, 8, 16, 32, 64),
+}
+# When a setting cannot reach the target (e.g. PQ without refinement), stop where recall is within
+# this of the best the sweep saw: more probes would cost time for nothing.
+_PLATEAU = 0.005
 _IVF = re.compile(r"IVF(\d+)")
 _PQ = re.compile(r"PQ(\d+)(?:x(\d+))?")
 
@@ -70,16 +98,134 @@ def _training_sample(vectors: np.ndarray, factory: str) -> np.ndarray:
     return vectors[rows]
 
 
+@dataclass(frozen=True)
+class SearchTuning:
+    """The search parameters an index is served with and the recall@10 they gave at build."""
+
+    params: tuple[tuple[str, int], ...]  # ParameterSpace names, e.g. (("nprobe", 16),)
+    recall_at_10: float
+    queries: int  # sample queries the recall was measured on (0: exact index, nothing to measure)
+
+    def as_string(self) -> str:
+        return ",".join(f"{name}={value}" for name, value in self.params)
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"search_params": dict(self.params), "recall_at_10": self.recall_at_10,
+                "recall_queries": self.queries}
+
+    @classmethod
+    def from_manifest(cls, entry: object) -> SearchTuning:
+        """Parse a manifest entry; ValueError when it is not one ``to_manifest`` writes."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("search_params"), dict):
+            raise ValueError("dense search entry is not an object with search_params")
+        params = tuple(sorted(entry["search_params"].items()))
+        for name, value in params:
+            if name not in SWEEPS or type(value) is not int or value < 1:
+                raise ValueError(f"unknown search parameter {name}={value!r}")
+        recall, queries = entry.get("recall_at_10"), entry.get("recall_queries")
+        if not isinstance(recall, (int, float)) or type(queries) is not int:
+            raise ValueError("dense search entry lacks recall_at_10 / recall_queries")
+        return cls(params, float(recall), queries)
+
+
+EXACT = SearchTuning((), 1.0, 0)
+
+
+def split_factory(setting: str) -> tuple[str, tuple[tuple[str, int], ...] | None]:
+    """``"IVF256,PQ48|nprobe=16"`` -> ("IVF256,PQ48", (("nprobe", 16),)); no "|": (setting, None).
+    ValueError names a malformed or unknown parameter."""
+    factory, bar, fixed = setting.partition("|")
+    if not bar:
+        return setting, None
+    params = []
+    for item in filter(None, fixed.split(",")):
+        name, _, value = item.partition("=")
+        if name.strip() not in SWEEPS or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"invalid FAISS search parameter {item!r} in {setting!r} "
+                             f"(known: {', '.join(SWEEPS)})")
+        params.append((name.strip(), int(value)))
+    return factory, tuple(sorted(params))
+
+
+def _knobs(index: faiss.Index) -> list[tuple[str, tuple[int, ...]]]:
+    """The tunable parameters of ``index``, the coarse search first and refinement last."""
+    knobs: list[tuple[str, tuple[int, ...]]] = []
+    refine = False
+    for part in _components(index):
+        if isinstance(part, faiss.IndexIVF):
+            knobs.append(("nprobe", tuple(v for v in SWEEPS["nprobe"] if v <= part.nlist)))
+        elif isinstance(part, faiss.IndexHNSW):
+            knobs.append(("efSearch", SWEEPS["efSearch"]))
+        elif isinstance(part, faiss.IndexRefine):
+            refine = True
+    return knobs + ([("k_factor_rf", SWEEPS["k_factor_rf"])] if refine else [])
+
+
+class _RecallProbe:
+    """Recall@10 of an index against exact search, on stored vectors as queries: each query's own
+    row is left out of both lists (finding itself says nothing about its neighbours)."""
+
+    def __init__(self, index: faiss.Index, vectors: np.ndarray, queries: int) -> None:
+        self.index = index
+        self.k = min(RECALL_K, len(vectors) - 1)
+        rng = np.random.default_rng(_TUNING_SEED)
+        self.rows = np.sort(rng.choice(len(vectors), size=min(queries, len(vectors)),
+                                       replace=False))
+        self.queries = np.ascontiguousarray(vectors[self.rows])
+        _, exact = faiss.knn(self.queries, vectors, self.k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+        self.exact = [self._drop_self(row, ids) for row, ids in zip(self.rows, exact, strict=True)]
+
+    def _drop_self(self, row: int, ids: np.ndarray) -> set[int]:
+        return set([int(i) for i in ids if i >= 0 and i != row][: self.k])
+
+    def recall(self, params: tuple[tuple[str, int], ...]) -> float:
+        if params:
+            faiss.ParameterSpace().set_index_parameters(
+                self.index, ",".join(f"{n}={v}" for n, v in params))  # type: ignore[arg-type]
+        _, found = self.index.search(self.queries, self.k + 1)
+        hits = sum(len(self._drop_self(row, ids) & exact)
+                   for row, ids, exact in zip(self.rows, found, self.exact, strict=True))
+        return round(hits / (len(self.rows) * self.k), 4)
+
+
+def tune(index: faiss.Index, vectors: np.ndarray, fixed: tuple[tuple[str, int], ...] | None = None,
+         queries: int = TUNING_QUERIES) -> SearchTuning:
+    """Choose (or, with ``fixed``, just measure) the search parameters of ``index`` over
+    ``vectors`` and leave them set on it. Each parameter in turn, the later ones held at their
+    largest value, is raised to the smallest value reaching TARGET_RECALL (or its plateau)."""
+    knobs = _knobs(index)
+    if not knobs or len(vectors) < 2:
+        return EXACT if isinstance(faiss.downcast_index(index), faiss.IndexFlat) else \
+            SearchTuning(fixed or (), 1.0, 0)
+    probe = _RecallProbe(index, vectors, queries)
+    if fixed is None:
+        chosen = {name: grid[-1] for name, grid in knobs}
+        for name, grid in knobs:
+            seen: list[tuple[int, float]] = []
+            for value in grid:
+                seen.append((value, probe.recall(tuple(sorted({**chosen, name: value}.items())))))
+                if seen[-1][1] >= TARGET_RECALL:
+                    break
+            best = max(r for _, r in seen)
+            good = TARGET_RECALL if best >= TARGET_RECALL else best - _PLATEAU
+            chosen[name] = next(v for v, r in seen if r >= good)
+        fixed = tuple(sorted(chosen.items()))
+    return SearchTuning(fixed, probe.recall(fixed), len(probe.rows))
+
+
 class VectorIndex:
-    def __init__(self, index: faiss.Index) -> None:
+    def __init__(self, index: faiss.Index, tuning: SearchTuning | None = None) -> None:
         self._index = index
+        # None: loaded without a record of its parameters (an index written before tuning).
+        self.tuning = tuning
 
     @classmethod
     def build(cls, vectors: np.ndarray, factory: str = "Flat") -> VectorIndex:
-        """Index ``vectors`` with ``fit_factory(factory, len(vectors))``; an invalid factory string
-        raises ValueError naming it."""
+        """Index ``vectors`` with ``fit_factory(factory, len(vectors))`` and tune its search
+        parameters (``tune``); an invalid factory string raises ValueError naming it."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dim = vectors.shape[1]
+        factory, fixed = split_factory(factory)
         fitted = fit_factory(factory, len(vectors))
         try:
             index = faiss.index_factory(dim, fitted, faiss.METRIC_INNER_PRODUCT)
@@ -90,11 +236,15 @@ class VectorIndex:
             index.train(_training_sample(vectors, fitted))
         if len(vectors):
             index.add(vectors)
-        return cls(index)
+        return cls(index, tune(index, vectors, fixed))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> VectorIndex:
-        return cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)))
+    def from_bytes(cls, data: bytes, tuning: SearchTuning | None = None) -> VectorIndex:
+        """Deserialise; with ``tuning`` (from the manifest), search with its parameters."""
+        loaded = cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), tuning)
+        if tuning is not None:
+            set_search_params(loaded, tuning.as_string())
+        return loaded
 
     def to_bytes(self) -> bytes:
         return faiss.serialize_index(self._index).tobytes()
@@ -129,3 +279,12 @@ def set_search_params(index: VectorIndex, params: str) -> None:
     if params and not isinstance(faiss.downcast_index(index._index), faiss.IndexFlat):
         # faiss's type stub says int; the call takes the "name=value,..." string too
         faiss.ParameterSpace().set_index_parameters(index._index, params)  # type: ignore[arg-type]
+
+
+def served_recall(index: VectorIndex, vectors: np.ndarray, queries: int = TUNING_QUERIES) -> float:
+    """Recall@10 of ``index`` with the parameters it has now, measured as ``tune`` measures it
+    (the same fixed-seed sample of ``vectors``, the vectors it indexes)."""
+    if len(vectors) < 2:
+        return 1.0
+    return _RecallProbe(index._index, np.ascontiguousarray(vectors, dtype=np.float32),
+                        queries).recall(())

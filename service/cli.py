@@ -22,9 +22,13 @@ from pydantic import ValidationError
 from index.embed import ModelNotFound
 from index.loaders import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, discover
 from index.manifest import IndexCorrupt, IndexMismatch
-from index.pipeline import ingest
+from index.pipeline import IngestReport, ingest
 from index.records import LoadError
+from index.source_set import SourceError, absolute, current_sources, plan_sources
 from index.store import IndexBusy, IndexNotFound, PublishFailed, load_snapshot
+from index.web import UrlRefused, WebLimits, WebSourceError, mirror_site
+from index.web_urls import looks_like_url, normalize
+from retriever.answer_model import AnswerModelError
 from retriever.engine import Engine, QuestionError, validate_question
 from retriever.schema import Answer
 from retriever.weights import WEIGHTS_PATH, ScoringModel
@@ -37,7 +41,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 DESCRIPTION = """\
 Answer questions about a document collection by quoting it.
 
-  citeqa ingest docs/                 index a folder of .txt, .md, .html and .pdf files
+  citeqa ingest docs/                 index a folder of .txt, .md, .html, .pdf and .docx files
   citeqa ask "When was the MoU signed?"
   citeqa serve                        the HTTP API, chat widget and Slack command
 
@@ -77,8 +81,73 @@ def _describe(counts: Counter[str]) -> str:
     return f"{total} file{'s' if total != 1 else ''} of other types ({kinds})"
 
 
+def _source_lines(report: IngestReport) -> list[str]:
+    """One line per source: what this ingest added, changed, reused, kept and removed there."""
+    lines = []
+    for src in report.sources:
+        done = [f"{n} {what}" for what, n in (
+            ("added", src.added), ("changed", src.changed), ("reused", src.reused),
+            ("kept", src.kept), ("removed", src.removed)) if n]
+        label = {"new": " (new source)", "dropped": " (source removed)",
+                 "missing": " (missing: documents kept)"}.get(src.status, "")
+        lines.append(f"  {src.path}{label}: {', '.join(done) or 'no documents'}")
+    return lines
+
+
+def _mirror_urls(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """The ingest paths with each http(s) URL replaced by its mirror folder (beside the index:
+    ``<index_dir>/../web/``), crawled now; per-page problems are one line each on stderr."""
+    for arg in args.paths:  # every URL is checked before any site is crawled
+        if looks_like_url(arg):
+            normalize(arg)
+    agent = f"citeqa/{_version()}"
+    paths = []
+    for arg in args.paths:
+        if not looks_like_url(arg):
+            paths.append(Path(arg))
+            continue
+        report = mirror_site(arg, settings.index_dir.parent / "web",
+                             WebLimits(max_pages=args.max_pages), user_agent=agent)
+        for problem in report.problems:
+            _err(f"skipped {problem.url}: {problem.reason}")
+        for note in report.notes:
+            _err(f"{arg}: {note}")
+        print(f"mirrored {len(report.saved)} pages of {arg} into {report.folder} ({report.changed} "
+              f"files written, {len(report.removed)} removed)", file=sys.stderr)
+        paths.append(report.folder)
+    return paths
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("citeqa")
+    except PackageNotFoundError:
+        return "0"
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    paths = [Path(p) for p in (args.paths or ["seeds"])]
+    try:  # a URL is mirrored to a folder first; the folder is then ingested like any other
+        given = _mirror_urls(args, settings)
+    except UrlRefused as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except WebSourceError as exc:
+        _err(str(exc))
+        return EXIT_FAIL
+    removed = [Path(p) for p in args.remove or []]
+    recorded, derived = current_sources(settings.index_dir)
+    try:
+        plan = plan_sources(recorded, given, remove=removed, replace=args.replace,
+                            default=[Path("seeds")], derived=derived)
+    except SourceError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    for gone in plan.missing:  # kept, not dropped: a missing disk must not empty the index
+        _err(f"source {gone} no longer exists: its documents are kept "
+             f"(citeqa ingest --remove {gone} drops them)")
+    paths = [*given, *(p for p in plan.read if p not in {absolute(g) for g in given})]
     try:
         files = discover(paths)
     except LoadError as exc:  # a missing path, or a file of another type named explicitly
@@ -86,7 +155,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         _err(f"{exc}{hint}")
         return EXIT_USAGE
     passed_over = unsupported_files(paths)
-    if not files:
+    if not files and not plan.missing and recorded is None:
         where = ", ".join(str(p) for p in paths)
         other = f"; passed over {_describe(passed_over)}" if passed_over else ""
         _err(f"nothing usable was ingested: no {READABLE} files in {where}{other}")
@@ -94,11 +163,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if passed_over:
         _err(f"passed over {_describe(passed_over)}; citeqa reads {READABLE}")
     report = ingest(
-        paths,
+        given,
         settings.index_dir,
         make_encoder(settings),
         dataclasses.replace(settings.ingest_config(),
                             follow_external_symlinks=args.follow_external_symlinks),
+        mode="replace" if args.replace else "add",
+        remove=removed,
+        default_paths=[Path("seeds")],
         progress=not args.quiet,
     )
     for problem in report.skipped:
@@ -114,6 +186,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"sentences (embedded {len(report.embedded)}, reused {len(report.reused)}, removed "
         f"{len(report.removed)}, skipped {len(report.skipped)}) in {report.seconds:.2f}s"
     )
+    print("\n".join(_source_lines(report)))
     return EXIT_OK
 
 
@@ -179,6 +252,12 @@ def _top_k(value: str) -> int:
     return k
 
 
+def _max_pages(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 100000")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="citeqa", description=DESCRIPTION,
@@ -188,13 +267,23 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="what to do (citeqa COMMAND --help for its options)")
     p = sub.add_parser(
         "ingest", help="build or update the index (default: seeds/)",
-        description=f"Build or update the index from files and folders ({READABLE}). Unchanged "
-        "files are reused, changed ones re-embedded, deleted ones dropped. Exit 1 when nothing "
-        "usable was ingested, 2 for a path that does not exist or a file of another type.",
+        description=f"Build or update the index from files and folders ({READABLE}). The index "
+        "records its sources: the paths given are added to them and every source is re-read "
+        "(unchanged files reused, changed ones re-embedded, deleted ones dropped); no path "
+        "re-reads the recorded sources (seeds/ for a new index). Exit 1 when nothing usable "
+        "was ingested, 2 for a path that does not exist or a file of another type.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="files or folders to index (folders are read recursively; default: seeds)")
+                   help="files or folders to add to the index's sources (folders are read "
+                   "recursively; none: re-read the recorded sources, or seeds for a new index)")
+    p.add_argument("--replace", action="store_true",
+                   help="make the given paths the only sources, dropping the documents of "
+                   "every other source")
+    p.add_argument("--remove", action="append", metavar="PATH",
+                   help="drop a recorded source and its documents (may be repeated)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max-pages", type=_max_pages, default=WebLimits.max_pages, metavar="N",
+                   help="pages requested per website named by URL (default: %(default)s)")
     p.add_argument("--follow-external-symlinks", action="store_true",
                    help="also read symlinks whose target is outside the folder being ingested "
                    "(by default they are skipped and reported, so a link cannot publish a file "
@@ -268,11 +357,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args, settings))
-    except (QuestionError, LoadError) as exc:
+    except (QuestionError, LoadError, SourceError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     except (
-        IndexNotFound, IndexCorrupt, IndexMismatch, IndexBusy, PublishFailed, ModelNotFound
+        IndexNotFound, IndexCorrupt, IndexMismatch, IndexBusy, PublishFailed, ModelNotFound,
+        AnswerModelError,
     ) as exc:
         _err(str(exc))
         return EXIT_FAIL

@@ -47,6 +47,7 @@ from .lanes import LaneQueue
 from .metrics import Metrics
 from .problems import Problem
 from .settings import Settings
+from .wiring import limit_faiss_threads
 
 log = logging.getLogger("citeqa.service")
 
@@ -116,6 +117,13 @@ def yield_to_the_event_loop() -> None:
                            os.getpriority(os.PRIO_PROCESS, 0) + ENGINE_THREAD_NICENESS)
 
 
+def start_engine_thread(faiss_threads: int | None) -> None:
+    """Set up one engine thread: a lower priority, and FAISS's OpenMP thread limit, which OpenMP
+    keeps per thread (limit_threads in the main thread never reaches the workers)."""
+    yield_to_the_event_loop()
+    limit_faiss_threads(faiss_threads)
+
+
 def shareable(encoder: Encoder, settings: Settings) -> Encoder:
     """The encoder as the engine and loader threads may share it."""
     return SerialEncoder(encoder) if settings.encoder_backend == "torch" else encoder
@@ -181,7 +189,8 @@ class EngineRunner:
                                  "http": settings.max_pending_questions})
         self._executor = ThreadPoolExecutor(max_workers=engine_threads(settings),
                                             thread_name_prefix="citeqa-engine",
-                                            initializer=yield_to_the_event_loop)
+                                            initializer=start_engine_thread,
+                                            initargs=(settings.faiss_threads,))
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-loader")
         self._reload_lock = asyncio.Lock()
         self._seen_current: bytes | None = None  # CURRENT as the last load attempt read it

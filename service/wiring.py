@@ -17,10 +17,16 @@ def limit_threads(settings: Settings) -> None:
         import torch
 
         torch.set_num_threads(settings.torch_threads)
-    if settings.faiss_threads is not None:
+    limit_faiss_threads(settings.faiss_threads)
+
+
+def limit_faiss_threads(threads: int | None) -> None:
+    """Set FAISS's OpenMP thread limit for the calling thread (None: leave OpenMP's default).
+    OpenMP keeps the limit per thread, so every thread that searches must call this itself."""
+    if threads is not None:
         import faiss
 
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        faiss.omp_set_num_threads(threads)
 
 
 def make_encoder(settings: Settings, *, for_questions: bool = False) -> Encoder:

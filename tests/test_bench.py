@@ -107,12 +107,16 @@ def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -
     assert set(sections["cold_start"]["phases_s"]) == {"imports", "encoder", "index"}
     assert sections["service_memory_after_load"]["rss_bytes"] > 0
     assert sections["profile_seeds"]["hotspots"]
+    served = sections["served_index_seeds"]["rows"]  # recall of the dense indexes as served
+    assert {r["file"] for r in served} == {"chunks.faiss", "sentences.faiss"}
+    assert all(0 < r["served_recall_at_10"] <= 1 and r["search_params"] for r in served)
     assert "encoders" in data["skipped"] and "squad" in data["skipped"]
     assert data["load_average_end"] and data["machine"]["cpus"]
     verdicts = {t["name"]: t["verdict"] for t in data["targets"]}
     assert verdicts["/v1/ask over HTTP, SQuAD, p50"] == "not measured"
     markdown = md_path.read_text()
-    for heading in ("## Targets", "## Ask latency", "## Throughput", "## Cold start"):
+    for heading in ("## Targets", "## Ask latency", "## Throughput", "## Cold start",
+                    "## Dense indexes as served"):
         assert heading in markdown
     assert (out / "profile-seeds.txt").is_file()
 

@@ -144,3 +144,17 @@ def test_ingest_skips_a_symlink_out_of_the_folder_unless_asked_to_follow_it(
     assert main(["ingest", "corpus", "--quiet", "--follow-external-symlinks"]) == 0
     out = capsys.readouterr()
     assert "secret.txt" not in out.err and ": 2 documents," in out.out
+
+
+def test_ask_with_an_answer_model_not_fitted_for_the_index_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CITEQA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("CITEQA_MODEL", "hashing:32")  # an index the shipped model was not fitted on
+    (tmp_path / "note.txt").write_text("One note about ferries.\n", encoding="utf-8")
+    assert main(["ingest", "note.txt", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "Which ferries run?"]) == EXIT_FAIL
+    line = one_line(capsys.readouterr().err)
+    assert "was not fitted for this index" in line

@@ -169,7 +169,7 @@ def test_nothing_usable_publishes_nothing(tmp_path, hashing_encoder):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "empty.txt").write_text("   \n")
-    (bad / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    (bad / "binary.txt").write_bytes(b"\x89PNG\x00\x00 not text")
     report = ingest([bad], tmp_path / "ix", hashing_encoder, progress=False)
     assert report.documents == 0 and not report.published and len(report.skipped) == 2
     assert current_version(tmp_path / "ix") is None

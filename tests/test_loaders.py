@@ -75,7 +75,7 @@ def make_pdf(pages: list[str]) -> bytes:
 def test_discover_walks_folders_filters_and_sorts(tmp_path: Path) -> None:
     for name in ["b.txt", "a/x.md", "a/y.markdown", "a/z.HTML", "a/deep/p.pdf", "a/q.htm"]:
         write(tmp_path / name, "text")
-    for name in [".hidden.txt", "a/.git/c.txt", "a/x.meta.json", "a/notes.docx", "a/r.json"]:
+    for name in [".hidden.txt", "a/.git/c.txt", "a/x.meta.json", "a/notes.rtf", "a/r.json"]:
         write(tmp_path / name, "text")
     single = write(tmp_path / "elsewhere" / "one.txt", "text")
     found = discover([tmp_path, single])
@@ -88,7 +88,7 @@ def test_discover_refuses_missing_paths_and_unsupported_files(tmp_path: Path) ->
     with pytest.raises(LoadError, match="no such file"):
         discover([tmp_path / "missing"])
     with pytest.raises(LoadError, match="unsupported"):
-        discover([write(tmp_path / "x.docx", "text")])
+        discover([write(tmp_path / "x.rtf", "text")])
 
 
 def test_links_are_followed_only_inside_the_ingested_folder(tmp_path: Path) -> None:
@@ -263,12 +263,26 @@ def test_bad_sidecar_is_a_load_error_naming_it(tmp_path: Path, sidecar: str, rea
     assert "doc.meta.json" in info.value.reason
 
 
-def test_invalid_utf8_says_where(tmp_path: Path) -> None:
-    with pytest.raises(LoadError, match="not valid UTF-8.*offset 6") as info:
-        load_document(write(tmp_path / "bad.txt", b"Hello \xff world"))
-    assert info.value.path == str(tmp_path / "bad.txt")
-    with pytest.raises(LoadError, match="offset 3"):
-        load_document(write(tmp_path / "bad.html", b"<p>\xc3(</p>"))
+def test_latin1_and_cp1252_files_are_decoded_not_refused(tmp_path: Path) -> None:
+    body = ("Caf\xe9 cr\xe8me costs 5 \u20ac.\n\n"
+            "The \u201cM\xfcnchen\u201d office opened \u2013 in 2024.\n")
+    doc = load_document(write(tmp_path / "legacy.txt", body.encode("cp1252")))
+    assert doc.text == body  # the served text is the decoded text, so offsets index into it
+    assert sentences(doc)[0] == "Caf\xe9 cr\xe8me costs 5 \u20ac."
+    short = load_document(write(tmp_path / "short.txt", "caf\xe9 cr\xe8me".encode("latin-1")))
+    assert short.text == "caf\xe9 cr\xe8me"  # too short to detect: many pages tie, cp1252 wins
+    page = b"<html><body><p>Stra\xdfe und Gr\xfc\xdfe aus M\xfcnchen.</p></body></html>"
+    assert load_document(write(tmp_path / "page.html", page)).text == (
+        "Stra\xdfe und Gr\xfc\xdfe aus M\xfcnchen.")
+
+
+def test_utf16_with_a_bom_is_decoded_and_binary_is_still_refused(tmp_path: Path) -> None:
+    body = "First line.\nSecond line.\n"
+    doc = load_document(write(tmp_path / "wide.txt", body.encode("utf-16")))
+    assert doc.text == body
+    with pytest.raises(LoadError, match="binary data.*offset 5") as info:
+        load_document(write(tmp_path / "bin.txt", b"Hello\x00\xff\xfe world"))
+    assert info.value.path == str(tmp_path / "bin.txt")
 
 
 @pytest.mark.parametrize("content", [b"", b"   \n\t\r\n", "\ufeff \n".encode()])
@@ -287,7 +301,7 @@ def test_too_large_and_unreadable_and_unsupported(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="cannot read"):
         load_document(tmp_path / "missing.txt")
     with pytest.raises(LoadError, match="unsupported"):
-        load_document(write(tmp_path / "x.docx", "text"))
+        load_document(write(tmp_path / "x.rtf", "text"))
 
 
 # --- boilerplate -----------------------------------------------------------------------------
@@ -432,3 +446,67 @@ def test_encrypted_pdf_is_refused(tmp_path: Path) -> None:
 def test_pdf_with_only_an_owner_password_loads(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "restricted.pdf", encrypted_pdf("")))
     assert doc.text == "Secret text."
+
+
+# --- Word (.docx) ----------------------------------------------------------------------------
+
+
+def make_docx(path: Path, *, title: str = "", heading: str = "Background") -> Path:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = title
+    if heading:
+        document.add_heading(heading, level=1)
+    document.add_paragraph("The hub opened in Wirral in 2024. It employs 120 people.")
+    document.add_heading("Partners", level=2)
+    table = document.add_table(rows=2, cols=2)
+    for r, row in enumerate([("Partner", "Role"), ("Innovate UK", "Funding")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    document.add_paragraph("The partnership runs until 2030.")
+    document.save(path)
+    return path
+
+
+def test_docx_paragraphs_headings_and_tables(tmp_path: Path) -> None:
+    doc = load_document(make_docx(tmp_path / "report.docx"))
+    assert doc.text == (
+        "# Background\n\nThe hub opened in Wirral in 2024. It employs 120 people.\n\n"
+        "## Partners\n\nPartner | Role\nInnovate UK | Funding\n\nThe partnership runs until 2030."
+    )
+    assert doc.title == "Background" and doc.doc_id == "report"
+    roles = {doc.text[s.start : s.end]: s.role for s in split_sentences(doc.text, doc.skip)}
+    assert roles["# Background"] == "heading" and roles["## Partners"] == "heading"
+    assert roles["The partnership runs until 2030."] == "text"
+
+
+def test_docx_title_from_properties_else_heading_else_file_name(tmp_path: Path) -> None:
+    titled = make_docx(tmp_path / "a.docx", title="Annual Report 2024")
+    assert load_document(titled).title == "Annual Report 2024"
+    assert load_document(make_docx(tmp_path / "b.docx", heading="")).title == "Partners"
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("The hub opened in Wirral in 2024.")  # prose: no title
+    document.save(tmp_path / "wirral_hub-notes.docx")
+    assert load_document(tmp_path / "wirral_hub-notes.docx").title == "Wirral hub notes"
+
+
+def test_corrupt_and_bomb_docx_are_load_errors(tmp_path: Path) -> None:
+    import zipfile
+
+    with pytest.raises(LoadError, match="not a Word document"):
+        load_document(write(tmp_path / "fake.docx", b"PK\x03\x04 not really a zip"))
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * 210_000_000)  # a few hundred KB packed
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(LoadError, match="decompression bomb"):
+        load_document(bomb)
+    with zipfile.ZipFile(tmp_path / "empty.docx", "w") as archive:
+        archive.writestr("hello.txt", "not a Word document")
+    with pytest.raises(LoadError, match="broken Word document"):
+        load_document(tmp_path / "empty.docx")
+    with pytest.raises(LoadError, match="too large"):
+        load_document(make_docx(tmp_path / "big.docx"), max_bytes=1_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import served_index
 from .report import Target
 from .run import BenchResults
 
@@ -164,7 +165,7 @@ def render(results: BenchResults, targets: Sequence[Target]) -> str:
     skipped = [f"- {k}: {why}" for k, why in results.skipped.items()]
     body = [*head, *_targets(targets), *_latency(s),
             *_throughput(s, results.config.get("encoder_backend", "")), *_cold(s), *_encoders(s),
-            *_profiles(s)]
+            *served_index.markdown(s), *_profiles(s)]
     if skipped:
         body += ["## Not measured in this run", "", *skipped, ""]
     for markdown in results.extra_markdown.values():

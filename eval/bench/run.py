@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import coldstart, ingest, latency, throughput
+from . import coldstart, ingest, latency, served_index, throughput
 from .machine import describe, load_average
 from .profile import profile_asks
 from .server import UNLIMITED, process_memory, serve
@@ -118,6 +118,7 @@ def run(config: BenchConfig) -> BenchResults:
     _say("in-process latency on the seeds")
     engine = open_engine(settings)
     sec["ask_inprocess_seeds"] = latency.in_process(engine, timed, warm, "seeds")
+    sec["served_index_seeds"] = served_index.measure(engine.corpus.snapshot, "seeds")
     if config.profile:
         _say("profiling in-process asks (seeds)")
         sec["profile_seeds"] = profile_asks(
@@ -196,6 +197,7 @@ def _squad(config: BenchConfig, settings: Any, results: BenchResults) -> None:
     engine = open_engine(settings.model_copy(update={"index_dir": config.squad_index}))
     warm = [q.question for q in datasets.load_gold()][: config.sizes.warmup]
     results.sections["ask_inprocess_squad"] = latency.in_process(engine, squad, warm, "squad")
+    results.sections["served_index_squad"] = served_index.measure(engine.corpus.snapshot, "squad")
     if config.profile:
         _say("profiling in-process asks (SQuAD)")
         results.sections["profile_squad"] = profile_asks(
