@@ -16,7 +16,7 @@ $(BIN)/python:
 # CPU PyTorch first (a plain `torch` would pull a multi-GB CUDA build), then the project.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,export,eval,train]'
 	touch $(STAMP)
 
 bootstrap: $(STAMP)

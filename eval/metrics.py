@@ -382,6 +382,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     default); None for no values."""
     if not values:
         return None
+    # Not np.percentile: its interpolation rounds differently in the last digit, which would
+    # change latency figures stored in the committed summary.json files.
     ordered = sorted(values)
     pos = (len(ordered) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)

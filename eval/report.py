@@ -14,6 +14,7 @@ from typing import Any
 from . import metrics, plots
 from .compare import diff_rows, metric_deltas
 from .harness import EvalRun
+from .markdown_table import escaped_cell, markdown_table
 
 # (summary key, label); a key with a dot reads a nested value ("latency_ms.p50").
 QA_TABLE = [
@@ -293,10 +294,7 @@ def _render_md(blocks: list[Block]) -> str:
         elif block[0] == "img":
             out.append(f"![{block[1]}]({block[1]})\n")
         elif block[0] == "table":
-            cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            lines = ["| " + " | ".join(cell(h) for h in block[1]) + " |",
-                     "|" + "---|" * len(block[1])]
-            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in block[2]]
+            lines = markdown_table(block[1], block[2], cell=escaped_cell)
             out.append("\n".join(lines) + "\n")
     return "\n".join(out)
 

@@ -26,6 +26,7 @@ from typing import Any
 from index.segment import split_sentences
 
 from . import datasets
+from .markdown_table import markdown_table
 
 WRAP_WIDTH = 72
 WRAPPED_CORPUS = Path("var/bench/squad2-wrapped-corpus")
@@ -96,14 +97,12 @@ def write_wrapped_corpus(source: Path, target: Path, width: int = WRAP_WIDTH) ->
 
 
 def agreement_table(result: Agreement, width: int) -> str:
-    return "\n".join([
-        "| corpus | width | documents | sentences (plain) | sentences (wrapped) | identical | "
-        "agreement | spans exact |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| SQuAD 2.0 dev | {width} | {result.documents} | {result.plain_sentences} | "
-        f"{result.wrapped_sentences} | {result.identical} | {result.share:.4f} | "
-        f"{'yes' if result.exact_spans else 'NO'} |",
-    ])
+    return "\n".join(markdown_table(
+        ("corpus", "width", "documents", "sentences (plain)", "sentences (wrapped)", "identical",
+         "agreement", "spans exact"),
+        [("SQuAD 2.0 dev", width, result.documents, result.plain_sentences,
+          result.wrapped_sentences, result.identical, f"{result.share:.4f}",
+          "yes" if result.exact_spans else "NO")]))
 
 
 def _answers(corpus: Path, index_dir: Path, settings: Any) -> dict[str, float | None]:
@@ -127,12 +126,12 @@ def _answers(corpus: Path, index_dir: Path, settings: Any) -> dict[str, float | 
 
 
 def answers_table(plain: dict[str, float | None], wrapped: dict[str, float | None]) -> str:
-    lines = ["| metric | plain | wrapped |", "|---|---|---|"]
-    for key in plain:
-        a, b = plain[key], wrapped.get(key)
-        lines.append(f"| {key} | {'-' if a is None else f'{a:.4f}'} | "
-                     f"{'-' if b is None else f'{b:.4f}'} |")
-    return "\n".join(lines)
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    return "\n".join(markdown_table(("metric", "plain", "wrapped"),
+                                    [(key, fmt(plain[key]), fmt(wrapped.get(key)))
+                                     for key in plain]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,10 @@ import hashlib
 import importlib.util
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -44,6 +45,20 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         """Return an (n, dim) float32 array of L2-normalised vectors, row i for texts[i]."""
+        ...
+
+
+# Called with how many more texts are embedded, in text order, as they finish.
+TextsDone = Callable[[int], None]
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """An encoder that says how far one ``encode`` call has got (ingest shows progress inside
+    one large file); an encoder without it is reported when the whole call returns."""
+
+    def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
+        """The same vectors as ``encode(texts)``, calling ``on_done`` as texts finish."""
         ...
 
 
@@ -125,6 +140,13 @@ class SentenceTransformerEncoder:
         )
         return normalise(vectors)
 
+    def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
+        # One call, as ``encode``: sentence-transformers batches by length across the whole
+        # call, so splitting it for progress would change the batches and hence the vectors.
+        vectors = self.encode(texts)
+        on_done(len(texts))
+        return vectors
+
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -145,6 +167,9 @@ class HashingEncoder:
         return words + grams
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        return self.encode_reporting(texts, lambda _: None)
+
+    def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
         dim = self.identity.dim
         out = np.zeros((len(texts), dim), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -152,6 +177,7 @@ class HashingEncoder:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8, salt=self._salt).digest()
                 h = int.from_bytes(digest, "big")
                 out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+            on_done(1)
         return normalise(out)
 
 

@@ -28,7 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from .embed import ModelIdentity, ModelNotFound, hash_model_dir, normalise, resolve_model_path
+from .embed import (
+    ModelIdentity,
+    ModelNotFound,
+    TextsDone,
+    hash_model_dir,
+    normalise,
+    resolve_model_path,
+)
 
 BACKEND = "onnx-int8"
 FP32_BACKEND = "onnx-fp32"
@@ -203,6 +210,9 @@ class OnnxEncoder:
         return np.asarray(self._session.run(None, feed)[0][0], dtype=np.float32)
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        return self.encode_reporting(texts, lambda _: None)
+
+    def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
         # One text per run, never a padded batch: int8's dynamic quantization scales activations
         # by the whole input tensor, so batch-mates and padding would change a text's vector
         # (cosine ~0.97-0.99 between the same text alone and in a batch) and make ingest depend
@@ -211,8 +221,10 @@ class OnnxEncoder:
         if self._workers == 1 or len(texts) < 2:
             for row, text in enumerate(texts):
                 out[row] = self._run(text)
+                on_done(1)
         else:
             with ThreadPoolExecutor(min(self._workers, len(texts))) as pool:
                 for row, vector in enumerate(pool.map(self._run, texts)):
                     out[row] = vector
+                    on_done(1)
         return normalise(out)

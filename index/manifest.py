@@ -197,6 +197,19 @@ def dense_search_entry(manifest: dict[str, Any], name: str) -> object | None:
     return section.get(name) if isinstance(section, dict) else None
 
 
+# FAISS files not written because their index is exact (Flat): it holds nothing but the vectors
+# of the .npy beside it, so loading builds it from them and each vector is stored once. Additive,
+# like DENSE_SEARCH_KEY: a manifest without it lists its FAISS files and loads them.
+DENSE_FROM_VECTORS_KEY = "dense_from_vectors"
+
+
+def dense_from_vectors(manifest: dict[str, Any]) -> frozenset[str]:
+    """The FAISS file names a version builds from its vectors instead of storing."""
+    names = manifest.get(DENSE_FROM_VECTORS_KEY)
+    return frozenset(n for n in names if isinstance(n, str)) if isinstance(names, list) else \
+        frozenset()
+
+
 # ---- the file itself -------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,11 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm import tqdm
 
 from .deadline import Deadline
 from .durable import Failpoint
 from .embed import Encoder
+from .ingest_progress import IngestProgress
 from .lexical import TOKENIZER_VERSION, LexicalIndex
 from .loaders import parse_document
 from .manifest import (
@@ -134,6 +133,14 @@ def _reusable_previous(
         return units_from_snapshot(snapshot), "", snapshot.version
 
 
+def _size(source: Source) -> int:
+    """The file's size on disk: the progress bar's estimate of its characters until it is read."""
+    try:
+        return source.path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _load_and_segment(
     source: Source, data: bytes, sha: str, config: IngestConfig
 ) -> Segmented:
@@ -196,10 +203,11 @@ def ingest(
         units: dict[str, DocUnits] = {}
         sources = find_sources(plan.read,
                                follow_external_symlinks=config.follow_external_symlinks)
-        bar = tqdm(sources, desc="ingest", unit="file", file=sys.stderr, disable=not progress)
-        for source in bar:
+        shown = IngestProgress([_size(s) for s in sources], enabled=progress)
+        for source in sources:
             path = source.path
             doc_id = path.stem
+            shown.begin(path.name, _size(source))
             try:
                 if doc_id in units:
                     raise LoadError(str(path), f"duplicate document id {doc_id!r}")
@@ -211,13 +219,18 @@ def ingest(
                     units[doc_id] = replace(
                         old, record=replace(old.record, source_path=str(path)))
                     report.reused.append(doc_id)
+                    shown.passed()
                     continue
                 segmented = _load_and_segment(source, data, sha, config)
                 del data  # a large file's bytes need not outlive its text while it is embedded
-                units[doc_id] = embed_units(segmented, encoder)
+                shown.measured(path.name, len(segmented.record.text))
+                units[doc_id] = embed_units(segmented, encoder, shown.embedded)
                 report.embedded.append(doc_id)
+                shown.finished()
             except LoadError as exc:
                 report.skipped.append(exc)
+                shown.passed()
+        shown.close()
         for doc_id, old in sorted(previous.items()):
             if doc_id not in units and owner(absolute(old.record.source_path), plan.missing):
                 units[doc_id] = old  # its source is gone for now: keep it until told to drop it

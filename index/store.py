@@ -62,9 +62,11 @@ from .layout import (
 )
 from .lexical import LexicalIndex
 from .manifest import (
+    DENSE_FROM_VECTORS_KEY,
     DENSE_SEARCH_KEY,
     MANIFEST_NAME,
     IndexCorrupt,
+    dense_from_vectors,
     dense_search_entry,
     encode_manifest,
     sha256_file,
@@ -160,9 +162,11 @@ def _write_staging(
         "chunk_tokens.jsonl": _jsonl(content.chunk_tokens),
         "chunk_vectors.npy": _npy_bytes(content.chunk_vectors),
         "sentence_vectors.npy": _npy_bytes(content.sentence_vectors),
-        # FAISS bytes are serialised in memory and written here, never by faiss.write_index.
-        **{name: index.to_bytes() for name, index in dense.items()},
+        # FAISS bytes are serialised in memory and written here, never by faiss.write_index. An
+        # exact index would repeat the .npy byte for byte: it is built from it at load instead.
+        **{name: index.to_bytes() for name, index in dense.items() if not index.exact},
     }
+    derived = sorted(name for name, index in dense.items() if index.exact)
     checksums = {}
     for name, data in files.items():
         write_file(staging / name, data, index_dir, steps)
@@ -182,6 +186,7 @@ def _write_staging(
     searched = {name: index.tuning.to_manifest() for name, index in dense.items()
                 if index.tuning is not None}
     data = encode_manifest({**manifest, DENSE_SEARCH_KEY: searched,
+                            **({DENSE_FROM_VECTORS_KEY: derived} if derived else {}),
                             "files": dict(sorted(checksums.items()))})
     write_file(staging / MANIFEST_NAME, data, index_dir, steps)
     steps.at(f"fsync-dir {staging.name}")
@@ -277,8 +282,13 @@ def _read_npy(path: Path, rows: int) -> np.ndarray:
     return array
 
 
-def _load_dense(vdir: Path, manifest: dict[str, Any], name: str) -> VectorIndex:
-    """A FAISS file with the search parameters its manifest records (ValueError if malformed)."""
+def _load_dense(
+    vdir: Path, manifest: dict[str, Any], name: str, vectors: np.ndarray
+) -> VectorIndex:
+    """A FAISS file with the search parameters its manifest records (ValueError if malformed),
+    or, for an exact index the version does not store, a Flat index over its (verified) vectors."""
+    if name in dense_from_vectors(manifest):
+        return VectorIndex.build(vectors, "Flat")
     entry = dense_search_entry(manifest, name)
     tuning = None if entry is None else SearchTuning.from_manifest(entry)
     return VectorIndex.from_bytes((vdir / name).read_bytes(), tuning)
@@ -305,8 +315,9 @@ def _load_version(
             version=name,
             manifest=manifest,
             content=content,
-            chunk_dense=_load_dense(vdir, manifest, "chunks.faiss"),
-            sentence_dense=_load_dense(vdir, manifest, "sentences.faiss"),
+            chunk_dense=_load_dense(vdir, manifest, "chunks.faiss", content.chunk_vectors),
+            sentence_dense=_load_dense(
+                vdir, manifest, "sentences.faiss", content.sentence_vectors),
             chunk_bm25=LexicalIndex.load(vdir / "bm25-chunks"),
             sentence_bm25=LexicalIndex.load(vdir / "bm25-sentences"),
             lease=lease,

@@ -4,14 +4,15 @@ to load and segment without counting the embedding, which grows with the text li
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
 from .chunk import chunk_sentences
 from .deadline import Deadline
-from .embed import Encoder
+from .embed import Encoder, ReportsProgress
 from .lexical import join_line_hyphens, tokenize
 from .records import Chunk, DocumentRecord, Sentence, Span
 from .segment import split_sentences
@@ -71,12 +72,41 @@ def segment_record(
     return Segmented(record, sentences, chunks)
 
 
-def embed_units(segmented: Segmented, encoder: Encoder) -> DocUnits:
-    """Vectors and tokens for a segmented document."""
+# Told the share (0 to 1, rising) of a document's embedding work that is done.
+EmbedProgress = Callable[[float], None]
+
+
+def _encode(encoder: Encoder, texts: list[str], on_progress: EmbedProgress | None) -> np.ndarray:
+    """``encoder.encode(texts)``, reporting progress by characters embedded (a text's cost grows
+    with its length; chunks are longer than sentences)."""
+    if on_progress is None:
+        return encoder.encode(texts)
+    if not isinstance(encoder, ReportsProgress):
+        vectors = encoder.encode(texts)
+        on_progress(1.0)
+        return vectors
+    ends = list(accumulate(len(t) for t in texts))
+    total = ends[-1] if ends and ends[-1] else 1
+    done = 0
+
+    def texts_done(count: int) -> None:
+        nonlocal done
+        done += count
+        on_progress(ends[done - 1] / total if done else 0.0)
+
+    vectors = encoder.encode_reporting(texts, texts_done)
+    on_progress(1.0)
+    return vectors
+
+
+def embed_units(
+    segmented: Segmented, encoder: Encoder, on_progress: EmbedProgress | None = None
+) -> DocUnits:
+    """Vectors and tokens for a segmented document; ``on_progress`` follows the embedding."""
     record, sentences, chunks = segmented.record, segmented.sentences, segmented.chunks
     # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
     units = [s.text for s in sentences] + [c.text for c in chunks]
-    vectors = encoder.encode([join_line_hyphens(u) for u in units])
+    vectors = _encode(encoder, [join_line_hyphens(u) for u in units], on_progress)
     return DocUnits(
         record=record,
         sentences=sentences,

@@ -250,6 +250,11 @@ class VectorIndex:
         return faiss.serialize_index(self._index).tobytes()
 
     @property
+    def exact(self) -> bool:
+        """A Flat index holds nothing but the vectors, so it can be rebuilt from them."""
+        return isinstance(faiss.downcast_index(self._index), faiss.IndexFlat)
+
+    @property
     def description(self) -> str:
         """What was built, e.g. "IndexIVFPQ" (the factory may have been adapted to the size)."""
         return type(faiss.downcast_index(self._index)).__name__

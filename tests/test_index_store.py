@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from index.embed import HashingEncoder
-from index.manifest import IndexCorrupt, IndexMismatch
+from index.manifest import IndexCorrupt, IndexMismatch, encode_manifest, sha256_file
 from index.pipeline import IngestConfig, ingest
 from index.store import (
     CURRENT,
@@ -71,6 +72,49 @@ def test_publish_layout_and_manifest(tmp_path, hashing_encoder):
         assert rel.endswith((".json", ".jsonl", ".npy", ".faiss")), rel
 
 
+def test_flat_vectors_are_stored_once_and_searched_as_before(tmp_path, hashing_encoder):
+    """A Flat FAISS file would repeat the .npy: the version keeps the .npy alone and loading
+    builds the exact index from it (issue 15)."""
+    report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    manifest = json.loads((tmp_path / report.version / "manifest.json").read_text())
+    assert not [rel for rel in manifest["files"] if rel.endswith(".faiss")]
+    assert manifest["dense_from_vectors"] == ["chunks.faiss", "sentences.faiss"]
+    assert not list((tmp_path / report.version).glob("*.faiss"))
+    with load_snapshot(tmp_path) as snap:
+        vectors = snap.content.sentence_vectors
+        assert snap.sentence_dense.exact and len(snap.sentence_dense) == len(vectors)
+        scores, ids = snap.sentence_dense.search(vectors[7], 3)
+        assert ids[0] == 7 and np.allclose(scores, np.sort(vectors @ vectors[7])[::-1][:3])
+
+
+def test_an_approximate_index_keeps_its_faiss_file(tmp_path, hashing_encoder):
+    config = IngestConfig(faiss_factory="HNSW16")
+    report = ingest([SEEDS], tmp_path, hashing_encoder, config, progress=False)
+    manifest = json.loads((tmp_path / report.version / "manifest.json").read_text())
+    assert {"chunks.faiss", "sentences.faiss"} <= set(manifest["files"])
+    assert "dense_from_vectors" not in manifest
+    with load_snapshot(tmp_path) as snap:
+        assert not snap.chunk_dense.exact
+
+
+def test_a_version_that_stores_its_flat_faiss_files_still_loads(tmp_path, hashing_encoder):
+    """Versions written before the vectors were stored once (a Flat .faiss beside the .npy)."""
+    report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    vdir = tmp_path / report.version
+    with load_snapshot(tmp_path) as snap:
+        old = {"chunks.faiss": snap.chunk_dense, "sentences.faiss": snap.sentence_dense}
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    del manifest["dense_from_vectors"], manifest["checksum"]
+    for name, index in old.items():
+        (vdir / name).write_bytes(index.to_bytes())
+        manifest["files"][name] = sha256_file(vdir / name)
+    data = encode_manifest(manifest)
+    (vdir / "manifest.json").write_bytes(data)
+    (tmp_path / CURRENT).write_text(f"{report.version} {hashlib.sha256(data).hexdigest()}\n")
+    with load_snapshot(tmp_path) as snap:
+        assert len(snap.chunk_dense) == len(snap.content.chunks) and snap.chunk_dense.exact
+
+
 def test_offsets_hold_for_every_record(tmp_path, hashing_encoder):
     ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
     content = load_snapshot(tmp_path).content
@@ -127,7 +171,7 @@ def test_refuses_other_format(tmp_path, hashing_encoder):
         Engine.open(tmp_path, hashing_encoder, ScoringModel.load())
 
 
-@pytest.mark.parametrize("victim", ["chunks.faiss", "sentences.jsonl", "sentence_vectors.npy"])
+@pytest.mark.parametrize("victim", ["chunk_vectors.npy", "sentences.jsonl", "sentence_vectors.npy"])
 def test_detects_corruption_by_name(tmp_path, hashing_encoder, victim):
     report = ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
     path = tmp_path / report.version / victim

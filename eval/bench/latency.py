@@ -65,9 +65,9 @@ def over_http(url: str, questions: Sequence[str], warmup: Sequence[str],
               corpus: str) -> AskLatency:
     """POST /v1/ask per question on one keep-alive connection.
 
-    The client is the standard library's http.client: httpx adds ~1.3 ms of Python per request
-    on this CPU (p50, alternating with http.client against one server), time the round trip
-    would otherwise charge to the service."""
+    The client is the standard library's http.client: httpx adds client-side Python time per
+    request (eval/results/bench/README.md), which the round trip would otherwise charge to the
+    service."""
     host, _, port = url.removeprefix("http://").partition(":")
     connection = http.client.HTTPConnection(host, int(port or 80), timeout=60)
     headers = {"Content-Type": "application/json"}

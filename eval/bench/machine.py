@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 def load_average() -> list[float]:
     try:
@@ -30,10 +32,14 @@ def _cpu_flags() -> list[str]:
                                             "amx_int8"})
 
 
+def cpu_model() -> str:
+    """The CPU's model name (psutil has none: /proc/cpuinfo, else platform's guess)."""
+    return _proc_value("/proc/cpuinfo", "model name") or platform.processor()
+
+
 def describe() -> dict[str, Any]:
     from index.manifest import library_versions
 
-    memory_kb = _proc_value("/proc/meminfo", "MemTotal")
     versions = library_versions()
     for name in ("onnxruntime", "uvicorn", "fastapi"):
         try:
@@ -44,9 +50,9 @@ def describe() -> dict[str, Any]:
             versions[name] = "absent"
     return {
         "cpus": os.cpu_count(),
-        "cpu": _proc_value("/proc/cpuinfo", "model name") or platform.processor(),
+        "cpu": cpu_model(),
         "cpu_flags": _cpu_flags(),
-        "memory_gib": round(int(memory_kb.split()[0]) / 2**20, 1) if memory_kb else None,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "libraries": versions,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..markdown_table import markdown_table
 from . import served_index
 from .report import Target
 from .run import BenchResults
@@ -14,9 +15,7 @@ STAGES = ("embed", "retrieve", "score", "read", "answer", "total")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
-    return out + [""]
+    return [*markdown_table(header, rows), ""]
 
 
 def _targets(targets: Sequence[Target]) -> list[str]:

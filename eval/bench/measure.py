@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+import psutil
 
 T = TypeVar("T")
 
 
 def rss_bytes() -> int:
-    """Resident set size of this process (Linux /proc; 0 where unavailable)."""
+    """Resident set size of this process (0 where unavailable)."""
     try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+        return int(psutil.Process().memory_info().rss)
+    except psutil.Error:
         return 0
 
 

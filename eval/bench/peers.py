@@ -33,6 +33,7 @@ from typing import Any
 from eval import metrics
 from eval.datasets import Question
 
+from ..markdown_table import markdown_table
 from .measure import Latency, ratio, time_interleaved
 
 K = 5
@@ -199,19 +200,19 @@ def render(report: PeersReport) -> tuple[str, dict[str, Any]]:
         "recall@5: a top-5 chunk overlaps the gold paragraph "
         "(eval.metrics.passage_overlaps); answer recall@5: a top-5 chunk contains a gold answer "
         "(eval.metrics.citation_hits).", "",
-        "| system | setup | build s | passage recall@5 | answer recall@5 | passage MRR | "
-        "p50 ms | p95 ms |", "|---|---|---|---|---|---|---|---|",
     ]
+    rows: list[tuple[Any, ...]] = []
     for s in report.systems:
         if s.error:
-            lines.append(f"| {s.system} | {s.error} | — | — | — | — | — | — |")
+            rows.append((s.system, s.error, "—", "—", "—", "—", "—", "—"))
             continue
         lat = s.latency
         build = s.build_s if s.build_s is not None else "(prebuilt)"
-        lines.append(
-            f"| {s.system} | {s.setup} | {build} | {_fmt(s.passage_recall_at_5)} | "
-            f"{_fmt(s.answer_recall_at_5)} | {_fmt(s.passage_mrr)} | "
-            f"{lat.p50_ms if lat else '—'} | {lat.p95_ms if lat else '—'} |")
+        rows.append((s.system, s.setup, build, _fmt(s.passage_recall_at_5),
+                     _fmt(s.answer_recall_at_5), _fmt(s.passage_mrr),
+                     lat.p50_ms if lat else "—", lat.p95_ms if lat else "—"))
+    lines += markdown_table(("system", "setup", "build s", "passage recall@5", "answer recall@5",
+                             "passage MRR", "p50 ms", "p95 ms"), rows, cell=str)
     if report.ratios:
         lines += ["", "Ratios (peer p50 / citeqa p50: above 1 means citeqa is faster; recall "
                   "difference = citeqa − peer):", ""]

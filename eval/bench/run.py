@@ -1,6 +1,6 @@
 """One ``citeqa bench`` run: which sections, at which sizes, in which order.
 
-Sections run one after another (never two at once: the machine has two cores), each returning a
+Sections run one after another (never two at once: they would share the cores), each returning a
 typed result; ``report`` turns the lot into JSON and markdown. A section whose inputs are missing
 (no SQuAD index, a test encoder where the real model is needed) is recorded as skipped, with why.
 """

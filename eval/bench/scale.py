@@ -24,6 +24,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from ..markdown_table import markdown_table
+from . import machine as bench_machine
 from .scale_bm25 import LexicalResult, measure_bm25
 from .scale_dense import (
     DEFAULT_KINDS,
@@ -40,7 +42,7 @@ from .vectors_gen import MIN_WEIGHT, NOISE, synthesize
 
 RESULTS_DIR = Path("eval/results/bench")
 MAX_BUILD_S = 1200.0  # an index whose extrapolated build exceeds this is not built
-FLAT_TIMED_QUERIES = 100  # exact search at 1M costs ~0.2 s a query: time fewer of them
+FLAT_TIMED_QUERIES = 100  # exact search at 1M scans every vector per query: time fewer of them
 GIB = 1024**3
 
 
@@ -108,24 +110,9 @@ def load_inputs(index_dir: Path, *, encode_questions: bool = True) -> ScaleInput
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    return {"cpus": os.cpu_count(), "cpu": cpu, "faiss": faiss.__version__,
-            "python": platform.python_version(), "load_average_at_start": _load_average()}
-
-
-def _read_lines(path: str) -> list[str]:
-    try:
-        return Path(path).read_text().splitlines()
-    except OSError:
-        return []
-
-
-def _load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
+    return {"cpus": os.cpu_count(), "cpu": bench_machine.cpu_model(), "faiss": faiss.__version__,
+            "python": platform.python_version(),
+            "load_average_at_start": bench_machine.load_average()}
 
 
 def _dense_at_size(
@@ -170,8 +157,8 @@ def run_scale(
         raise ValueError("sizes must be positive")
     say = log or (lambda line: print(line, file=sys.stderr, flush=True))
     report = ScaleReport(sorted(sizes), dict(inputs.sources), machine())
-    # One FAISS thread for builds and queries: on a shared 2-core box, OpenMP k-means with 2
-    # threads ran ~5x slower than with 1 (spinning threads competing with other jobs).
+    # One FAISS thread for builds and queries: on a shared machine, OpenMP k-means on every core
+    # ran slower than on one (spinning threads competing with other jobs).
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
@@ -223,41 +210,35 @@ def _mb(value: int | None) -> str:
 
 
 def _dense_rows(dense: Sequence[DenseResult]) -> list[str]:
-    rows = ["| size | index | built as | build s | serialized MB | RSS Δ MB | operating point | "
-            "recall@10 | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows: list[tuple[Any, ...]] = []
     for r in dense:
         if r.skipped:
-            rows.append(f"| {r.size:,} | {r.kind} | {r.factory} | — | — | — | {r.skipped} "
-                        "| — | — | — |")
+            rows.append((f"{r.size:,}", r.kind, r.factory, "—", "—", "—", r.skipped,
+                         "—", "—", "—"))
             continue
         b = r.best
         mark = "" if r.target_met else " (below target)"
-        rows.append(
-            f"| {r.size:,} | {r.kind} | {r.built} | {r.build_s} | {_mb(r.index_bytes)} | "
-            f"{_mb(r.rss_delta_bytes)} | {b.params if b else '—'}{mark} | "
-            f"{b.recall_at_10 if b else '—'} | {b.p50_ms if b else '—'} | "
-            f"{b.p99_ms if b else '—'} |")
-    return rows
+        rows.append((f"{r.size:,}", r.kind, r.built, r.build_s, _mb(r.index_bytes),
+                     _mb(r.rss_delta_bytes), f"{b.params if b else '—'}{mark}",
+                     b.recall_at_10 if b else "—", b.p50_ms if b else "—",
+                     b.p99_ms if b else "—"))
+    return markdown_table(("size", "index", "built as", "build s", "serialized MB", "RSS Δ MB",
+                           "operating point", "recall@10", "p50 ms", "p99 ms"), rows, cell=str)
 
 
 def _sweep_rows(dense: Sequence[DenseResult]) -> list[str]:
-    rows = ["| size | index | params | recall@10 | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
-    for r in dense:
-        for p in r.sweep:
-            rows.append(f"| {r.size:,} | {r.kind} | {p.params} | {p.recall_at_10} | {p.p50_ms} | "
-                        f"{p.p99_ms} |")
-    return rows
+    rows = [(f"{r.size:,}", r.kind, p.params, p.recall_at_10, p.p50_ms, p.p99_ms)
+            for r in dense for p in r.sweep]
+    return markdown_table(("size", "index", "params", "recall@10", "p50 ms", "p99 ms"), rows,
+                          cell=str)
 
 
 def _lexical_rows(lexical: Sequence[LexicalResult]) -> list[str]:
-    rows = ["| size | real / generated | tokenize s | index s | saved MB | RSS Δ MB | "
-            "tokens/unit | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in lexical:
-        rows.append(
-            f"| {r.size:,} | {r.real_units:,} / {r.generated_units:,} | {r.tokenize_s} | "
-            f"{r.index_s} | {_mb(r.index_bytes)} | {_mb(r.rss_delta_bytes)} | "
-            f"{r.tokens_per_unit} | {r.latency.p50_ms} | {r.latency.p99_ms} |")
-    return rows
+    rows = [(f"{r.size:,}", f"{r.real_units:,} / {r.generated_units:,}", r.tokenize_s, r.index_s,
+             _mb(r.index_bytes), _mb(r.rss_delta_bytes), r.tokens_per_unit, r.latency.p50_ms,
+             r.latency.p99_ms) for r in lexical]
+    return markdown_table(("size", "real / generated", "tokenize s", "index s", "saved MB",
+                           "RSS Δ MB", "tokens/unit", "p50 ms", "p99 ms"), rows, cell=str)
 
 
 def render(report: ScaleReport) -> tuple[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ from index.vectors import (
     skip_polysemous_training,
 )
 
+from ..markdown_table import markdown_table
 from . import machine
 from .measure import rss_bytes
 from .scale_dense import (
@@ -137,9 +138,9 @@ def _train(index: faiss.Index, model: MixtureModel, size: int, block: int) -> in
     ivf = faiss.extract_index_ivf(index)
     points = min(size, max(TRAIN_POINTS_PER_CENTROID * ivf.nlist, 256 * 39))
     skip_polysemous_training(index)
-    # k-means assigns points with a flat index by default: 655k points x 16384 lists x 10
-    # iterations is ~8e13 flops, half an hour here. An HNSW over the centroids (rebuilt each
-    # iteration) assigns them in ~20 us a point. FAISS does not own it: unset after training.
+    # k-means assigns points with a flat index by default: every point against every list, each
+    # iteration, which dominates the build at 10M. An HNSW over the centroids (rebuilt each
+    # iteration) assigns them far faster. FAISS does not own it: unset after training.
     graph = faiss.IndexHNSWFlat(model.dim, 32)
     if isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexHNSW):
         ivf.clustering_index = graph
@@ -284,8 +285,9 @@ def render(report: Report10M) -> tuple[str, dict[str, Any]]:
            f"{best.recall_at_10}, p50 {best.p50_ms} ms, p99 {best.p99_ms} ms |" if best
            else "— |"),
         "", f"Sweep ({report.timed_queries} queries each):", "",
-        "| params | recall@10 | p50 ms | p99 ms |", "|---|---|---|---|",
-        *(f"| {p.params} | {p.recall_at_10} | {p.p50_ms} | {p.p99_ms} |" for p in report.sweep),
+        *markdown_table(("params", "recall@10", "p50 ms", "p99 ms"),
+                        [(p.params, p.recall_at_10, p.p50_ms, p.p99_ms) for p in report.sweep],
+                        cell=str),
         "",
     ]
     return "\n".join(lines), data

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..markdown_table import markdown_table
+
 # Fewer queries than the build's tuning: the bench only checks, and 200 x 10 neighbours bound the
 # estimate's standard error near 0.005.
 QUERIES = 200
@@ -57,12 +59,12 @@ def markdown(sections: dict[str, Any]) -> list[str]:
             if isinstance(sections.get(key), ServedIndexes) for row in sections[key].rows]
     if not rows:
         return []
-    table = ["| corpus | file | factory | built | vectors | search params | recall@10 at build "
-             "| recall@10 served |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        recorded = "–" if r.recorded_recall_at_10 is None else r.recorded_recall_at_10
-        table.append(f"| {r.corpus} | {r.file} | `{r.factory}` | {r.built} | {r.vectors} | "
-                     f"{r.search_params} | {recorded} | {r.served_recall_at_10} |")
+    table = markdown_table(
+        ("corpus", "file", "factory", "built", "vectors", "search params", "recall@10 at build",
+         "recall@10 served"),
+        [(r.corpus, r.file, f"`{r.factory}`", r.built, r.vectors, r.search_params,
+          "–" if r.recorded_recall_at_10 is None else r.recorded_recall_at_10,
+          r.served_recall_at_10) for r in rows], cell=str)
     return ["## Dense indexes as served", "",
             "Recall@10 against exact search of each served FAISS index, with the search "
             f"parameters it is served with ({QUERIES} stored vectors as queries, fixed seed, "

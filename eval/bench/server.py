@@ -1,7 +1,7 @@
 """``citeqa serve`` in a subprocess on a loopback port, for benchmarks that go through HTTP.
 
 ``serve`` yields once /readyz answers 200, with the time that took (the cold start) and the pid,
-so callers can read the process's resident memory from /proc.
+so callers can read the process's resident memory and CPU time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 READY_TIMEOUT_S = 180.0
 
@@ -100,28 +101,21 @@ class Memory:
 
 
 def process_memory(pid: int) -> Memory | None:
-    """Resident memory of another process from /proc (None where /proc is unavailable)."""
-    fields: dict[str, int] = {}
+    """Resident memory of another process (None where unreadable). psutil has no high-water
+    mark, so VmHWM still comes from /proc/<pid>/status."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                fields[key] = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
+        rss = int(psutil.Process(pid).memory_info().rss)
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        peak = next(int(ln.split()[1]) * 1024 for ln in status if ln.startswith("VmHWM:"))
+    except (psutil.Error, OSError, ValueError, IndexError, StopIteration):
         return None
-    if len(fields) < 2:
-        return None
-    return Memory(fields["VmRSS"], fields["VmHWM"])
+    return Memory(rss, peak)
 
 
 def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds another process has used, from /proc/<pid>/stat (None where
-    /proc is unavailable)."""
+    """User + system CPU seconds another process has used (None where unreadable)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        # Fields after the parenthesised command name (which may hold spaces); utime and stime
-        # are the 14th and 15th fields of the line, in clock ticks.
-        after = stat[stat.rindex(")") + 2 :].split()
-        return (int(after[11]) + int(after[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
+    return times.user + times.system

@@ -34,7 +34,7 @@ class Step:
     rps: float  # successful requests per second
     latency: Latency | None  # None when nothing succeeded
     # CPU milliseconds per request: the server process's, and this load generator's own
-    # (None when the server's pid was not given): what the two cores are spent on.
+    # (None when the server's pid was not given): what the cores are spent on.
     server_cpu_ms: float | None = None
     client_cpu_ms: float | None = None
 
@@ -66,8 +66,8 @@ async def _post(streams: tuple[asyncio.StreamReader, asyncio.StreamWriter], host
                 question: str) -> int:
     """One POST /v1/ask on a kept-alive connection; returns the status (body read and dropped).
 
-    Plain asyncio streams, not httpx: on two cores httpx spends more CPU per request than the
-    server does, and the generator would set the figure."""
+    Plain asyncio streams, not httpx: httpx can spend more CPU per request than the server
+    does, and on a machine with few cores the generator would set the figure."""
     reader, writer = streams
     body = json.dumps({"question": question}).encode()
     writer.write(f"POST /v1/ask HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"

@@ -1,12 +1,12 @@
 """Synthetic embedding collections for scale benchmarks, grown from real MiniLM vectors.
 
-Embedding a million texts with the real model would take hours on this machine, and uniformly
+Embedding a million texts with the real model is far too slow for a benchmark, and uniformly
 random unit vectors are an unrealistically hard case for approximate search (no neighbourhood
 structure). So a collection of n vectors is: every real vector first, then synthetic ones, each
 a convex mixture of two real vectors (weight >= MIN_WEIGHT on the first, its "anchor") plus
 Gaussian noise shaped by the real vectors' covariance, renormalised. With the defaults, a
-synthetic vector keeps cosine ~0.79 to its anchor, and nearest-neighbour similarities at 100k
-resemble those of the real collection (measured and reported by the scale benchmark).
+synthetic vector stays close to its anchor, and nearest-neighbour similarities resemble those
+of the real collection (the scale benchmark reports both).
 """
 
 from __future__ import annotations

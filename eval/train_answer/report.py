@@ -19,6 +19,8 @@ from typing import Any
 
 from retriever.answer_model import MODEL_DIR
 
+from ..markdown_table import markdown_table
+
 RESULTS = Path("eval/results")
 DATASETS = {"squad2": "SQuAD 2.0", "squad": "SQuAD v1.1 sample", "gold": "seed gold set"}
 END_TO_END = (
@@ -57,43 +59,41 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def alternatives_table(training: dict[str, Any] | None, baselines: dict[str, Any] | None) -> str:
     """SQuAD 2.0 dev: every answer stage tried, each with its threshold chosen on dev."""
-    rows = ["| answer stage (SQuAD 2.0 dev) | " + " | ".join(n for _, n in OFFLINE) + " |",
-            "|---" * (len(OFFLINE) + 1) + "|"]
+    rows: list[list[str]] = []
     for key, label in (("linear", "linear pre-ranker alone"), ("gbdt", "gradient-boosted ranker")):
         if baselines and key in baselines:
             b = baselines[key]
             figures = {"selection_at_1": b["selection_at_1"], **b["abstention"]}
-            rows.append(f"| {label} | " + " | ".join(_fmt(figures.get(k)) for k, _ in OFFLINE)
-                        + " |")
+            rows.append([label, *(_fmt(figures.get(k)) for k, _ in OFFLINE)])
     if training:
         for key, label in (("reader_alone", "answer model alone (reader logit)"),
                            ("dev_fp32", "answer model + pre-ranker, fp32"),
                            ("dev_int8", "answer model + pre-ranker, int8")):
             read: dict[str, Any] = (training.get(key) or {}).get("squad2") or {}
             if read:
-                rows.append(f"| {label} | " + " | ".join(_fmt(read.get(k)) for k, _ in OFFLINE)
-                            + " |")
-    return "\n".join(rows)
+                rows.append([label, *(_fmt(read.get(k)) for k, _ in OFFLINE)])
+    header = ["answer stage (SQuAD 2.0 dev)", *(n for _, n in OFFLINE)]
+    return "\n".join(markdown_table(header, rows))
 
 
 def end_to_end_table(summaries: dict[str, dict[str, Any] | None]) -> str:
-    header = "| figure | " + " | ".join(
-        f"{DATASETS[name]} {split}" for name in summaries for split in ("test", "dev")) + " |"
-    rows = [header, "|---" * (2 * len(summaries) + 1) + "|"]
+    header = ["figure", *(f"{DATASETS[name]} {split}" for name in summaries
+                          for split in ("test", "dev"))]
+    rows: list[list[str]] = []
     for key, label in END_TO_END:
         cells = []
         for summary in summaries.values():
             per_split = ((summary or {}).get("per_split") or {}).get("hybrid") or {}
             for split in ("test", "dev"):
                 cells.append(_fmt((per_split.get(split) or {}).get(key)))
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+        rows.append([label, *cells])
     counts = []
     for summary in summaries.values():
         per_split = ((summary or {}).get("per_split") or {}).get("hybrid") or {}
         for split in ("test", "dev"):
             counts.append(_fmt((per_split.get(split) or {}).get("questions")))
-    rows.append("| questions | " + " | ".join(counts) + " |")
-    return "\n".join(rows)
+    rows.append(["questions", *counts])
+    return "\n".join(markdown_table(header, rows))
 
 
 def render(model_dir: Path, results: Path) -> str:

@@ -81,8 +81,6 @@ def write_hostile(folder: Path, *, max_file_bytes: int, full: bool) -> dict[str,
         "zip_bomb.pdf": _pdf_with_stream(_text_ops(400_000_000 if full else 120_000_000)),
         "content_bomb.pdf": _pdf_with_stream(_text_ops(10_000_000)),
         "dense_operators.pdf": _pdf_with_stream(_text_ops(4_000_000)),
-        "invalid_utf8.txt": b"Valid start. " * 100 + b"\xff\xfe\xc3\x28 broken" + b" tail" * 50,
-        "invalid_utf8.md": b"# Title\n\n" + bytes(range(128, 256)) * 20,
         "empty.txt": b"",
         "whitespace_only.md": b" \n\t\n" * 1000,
         "nul_bytes.txt": b"\x00" * 100_000,
@@ -90,7 +88,6 @@ def write_hostile(folder: Path, *, max_file_bytes: int, full: bool) -> dict[str,
         + b"</div>" * 10,
         "deep_nesting_unclosed.html": b"<b><i>" * 100_000 + b"x",
         "no_text.html": b"<html><body>" + b"<script>var x = 1;</script>" * 1000 + b"</body></html>",
-        "utf16.txt": "This file is UTF-16, not UTF-8.".encode("utf-16"),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -134,11 +131,21 @@ def write_long_line(path: Path, size: int) -> str:
     return f"What is {blob[size // 2 : size // 2 + 24]}?"
 
 
+# Not UTF-8 but a legacy encoding that is detected and decoded: read, not refused.
+LEGACY = {
+    "utf16.txt": "This file is UTF-16, not UTF-8.".encode("utf-16"),
+    "invalid_utf8.txt": b"Valid start. " * 100 + b"\xff\xfe\xc3\x28 broken" + b" tail" * 50,
+    "latin1.md": "# Café prices\n\nA crème brûlée costs £4 at the Müller café.\n".encode("latin-1"),
+}
+
+
 def write_good(folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in GOOD.items():
         (folder / name).write_text(text, encoding="utf-8")
-    return [Path(name).stem for name in GOOD]
+    for name, data in LEGACY.items():
+        (folder / name).write_bytes(data)
+    return [Path(name).stem for name in (*GOOD, *LEGACY)]
 
 
 def _peak_rss_mb() -> float:

@@ -162,8 +162,9 @@ def _citations(body: dict[str, Any]) -> tuple[Citation, ...]:
 class Connection:
     """One keep-alive HTTP/1.1 connection to the server under test, over plain asyncio streams.
 
-    The load generator's client: on a 2-core machine httpx spends more CPU per request than the
-    server does, so with hundreds of clients the generator, not the server, set the latency.
+    The load generator's client: on a machine with few cores httpx can spend more CPU per request
+    than the server does, so with hundreds of clients the generator, not the server, set the
+    latency.
     A request sent on a kept-alive connection that the server had just closed as idle (no byte of
     an answer came back) is sent again on a new connection, as browsers do; ``reconnects``
     counts those."""

@@ -1,7 +1,8 @@
-"""D4: every artifact of a version (each data file, the FAISS and BM25 files, manifest.json) and
-CURRENT, mutated: 11 cut points, 1/8/64 flipped bytes, a zeroed 4 KiB page, each of the first 16
-bytes flipped. Every mutation must be refused by name (IndexCorrupt, or IndexMismatch for a
-changed format number) before FAISS reads a byte; the loader runs under RLIMIT_AS."""
+"""D4: every artifact of a version (each data file, the .npy vectors, the BM25 files, FAISS files
+where the index is approximate, manifest.json) and CURRENT, mutated: 11 cut points, 1/8/64
+flipped bytes, a zeroed 4 KiB page, each of the first 16 bytes flipped. Every mutation must be
+refused by name (IndexCorrupt, or IndexMismatch for a changed format number) before FAISS reads a
+byte; the loader runs under RLIMIT_AS."""
 
 from __future__ import annotations
 

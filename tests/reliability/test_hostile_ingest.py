@@ -1,6 +1,7 @@
 """Hostile source files: huge, binary, decompression-bomb and content-bomb PDFs, deeply nested
-HTML, invalid UTF-8, NUL bytes, empty files, a broken sidecar and a symlink loop, next to good
-files. The real pipeline ingests the folder in a child process under an address-space limit and a
+HTML, NUL bytes, empty files, a broken sidecar and a symlink loop, next to good (some in legacy
+encodings, which are decoded, not refused) files. The real pipeline ingests the folder in a child
+process under an address-space limit and a
 timeout: every hostile file is reported by name with a reason and skipped, the good ones are
 indexed, and the build publishes."""
 
@@ -18,7 +19,7 @@ from .common import FULL, REPO, report
 from .hostile_files import write_good, write_hostile
 
 MAX_FILE_BYTES = 5_000_000
-MEMORY_LIMIT = 3 * 1024**3  # address space of the child: the imports take about 1.5 GiB of it
+MEMORY_LIMIT = 3 * 1024**3  # address space of the child: the imports take a large share of it
 TIMEOUT_S = 300
 
 
