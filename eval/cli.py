@@ -170,3 +170,12 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
         gate.BASELINE_PATH.write_text(json.dumps(raised, indent=2) + "\n", encoding="utf-8")
         print(f"baseline written: {gate.BASELINE_PATH}", file=sys.stderr)
     return status
+
+
+def register_verbs(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """eval's verbs for ``citeqa``, in their help order: the ``citeqa.verbs`` entry point that
+    pyproject.toml declares (the service's command line finds it without naming eval)."""
+    from .bench_cli import register as register_bench
+
+    register(subparsers)
+    register_bench(subparsers)

@@ -21,11 +21,12 @@ from typing import Literal
 
 import numpy as np
 
+from .config import IngestConfig as IngestConfig  # its home is index.config (light)
 from .deadline import Deadline
 from .durable import Failpoint
 from .embed import Encoder
 from .ingest_progress import IngestProgress
-from .lexical import TOKENIZER_VERSION, LexicalIndex
+from .lexical import LexicalIndex
 from .loaders import parse_document
 from .manifest import (
     FORMAT_VERSION,
@@ -39,7 +40,6 @@ from .manifest import (
     probe_entry,
 )
 from .records import DocumentRecord, LoadError
-from .segment import SEGMENTER_VERSION
 from .source_report import SourceSummary, summarise
 from .source_set import absolute, current_sources, owner, plan_sources
 from .sources import Source, find_sources, read_source
@@ -53,35 +53,6 @@ from .store import (
 )
 from .units import DocUnits, Segmented, embed_units, segment_record, units_from_snapshot
 from .vectors import VectorIndex
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    chunk_size: int = 1000
-    chunk_overlap: int = 150
-    faiss_factory: str = "Flat"
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
-    max_file_bytes: int = 50_000_000
-    # Reading, parsing and segmenting one file (not embedding it) must finish within this.
-    max_file_seconds: float = 120.0
-    # Follow symlinks whose target is outside the folder being ingested (off: they are skipped
-    # and reported, so a link to /etc/passwd is never served).
-    follow_external_symlinks: bool = False
-    keep_versions: int = 3
-    # Superseded versions younger than this stay on disk, so citations given from them resolve.
-    version_grace_s: float = 0.0
-
-    def build_settings(self) -> BuildSettings:
-        return BuildSettings(
-            chunk_size=self.chunk_size,
-            chunk_overlap=self.chunk_overlap,
-            segmenter=SEGMENTER_VERSION,
-            tokenizer=TOKENIZER_VERSION,
-            faiss_factory=self.faiss_factory,
-            bm25_k1=self.bm25_k1,
-            bm25_b=self.bm25_b,
-        )
 
 
 @dataclass

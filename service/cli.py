@@ -16,18 +16,16 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from index.embed import ModelNotFound
-from index.loaders import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES, discover
 from index.manifest import IndexCorrupt, IndexMismatch
-from index.pipeline import IngestReport, ingest
 from index.records import LoadError
 from index.source_set import SourceError, absolute, current_sources, plan_sources
+from index.sources import SIDECAR_SUFFIX, SUPPORTED_SUFFIXES
 from index.store import IndexBusy, IndexNotFound, PublishFailed, load_snapshot
-from index.web import UrlRefused, WebLimits, WebSourceError, mirror_site
-from index.web_urls import looks_like_url, normalize
 from retriever.answer_model import AnswerModelError
 from retriever.engine import Engine, QuestionError, validate_question
 from retriever.schema import Answer
@@ -36,7 +34,13 @@ from retriever.weights import WEIGHTS_PATH, ScoringModel
 from .settings import Settings
 from .wiring import make_encoder, make_reader
 
+if TYPE_CHECKING:
+    from index.pipeline import IngestReport
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# index.web_fetch.WebLimits.max_pages, named here so that building the parser (every verb,
+# ``serve`` included) does not import the crawler and its HTML parsers; a test keeps them equal.
+DEFAULT_MAX_PAGES = 200
 
 DESCRIPTION = """\
 Answer questions about a document collection by quoting it.
@@ -97,6 +101,9 @@ def _source_lines(report: IngestReport) -> list[str]:
 def _mirror_urls(args: argparse.Namespace, settings: Settings) -> list[Path]:
     """The ingest paths with each http(s) URL replaced by its mirror folder (beside the index:
     ``<index_dir>/../web/``), crawled now; per-page problems are one line each on stderr."""
+    from index.web import WebLimits, mirror_site  # ingest-only: the crawler and its parsers
+    from index.web_urls import looks_like_url, normalize
+
     for arg in args.paths:  # every URL is checked before any site is crawled
         if looks_like_url(arg):
             normalize(arg)
@@ -128,6 +135,12 @@ def _version() -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here, not at module level: the loaders and splitters are ingest's alone, and
+    # ``citeqa serve`` goes through this module too.
+    from index.loaders import discover
+    from index.pipeline import ingest
+    from index.web import UrlRefused, WebSourceError
+
     try:  # a URL is mirrored to a folder first; the folder is then ingested like any other
         given = _mirror_urls(args, settings)
     except UrlRefused as exc:
@@ -282,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remove", action="append", metavar="PATH",
                    help="drop a recorded source and its documents (may be repeated)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--max-pages", type=_max_pages, default=WebLimits.max_pages, metavar="N",
+    p.add_argument("--max-pages", type=_max_pages, default=DEFAULT_MAX_PAGES, metavar="N",
                    help="pages requested per website named by URL (default: %(default)s)")
     p.add_argument("--follow-external-symlinks", action="store_true",
                    help="also read symlinks whose target is outside the folder being ingested "
@@ -306,18 +319,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_optional_verbs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Verbs that live beside their subsystems (service, eval, bench) register themselves."""
-    from importlib import import_module
+VERB_GROUP = "citeqa.verbs"
 
-    for module in ("service.serve_cli", "eval.cli", "eval.bench_cli", "service.feedback_cli"):
+
+def _add_optional_verbs(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Verbs that live beside their subsystems register themselves: the service's own here, the
+    layers above it (eval's ``eval`` and ``bench``) through the ``citeqa.verbs`` entry points
+    they declare in pyproject.toml, so that this package never names them."""
+    from importlib.metadata import distributions
+
+    from . import feedback_cli, serve_cli
+
+    serve_cli.register(sub)
+    seen: set[str] = set()
+    # Every distribution's, not entry_points()'s one per project name: that picks the first found,
+    # and a stale citeqa.egg-info in the working directory would hide the installed verbs.
+    points = (p for dist in distributions() for p in dist.entry_points if p.group == VERB_GROUP)
+    for point in points:
+        if point.name in seen:
+            continue
+        seen.add(point.name)
         try:
-            register = import_module(module).register
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
+            register = point.load()
+        except ModuleNotFoundError as exc:  # declared, but its package is not installed
+            if exc.name != point.module:
                 raise
             continue
         register(sub)
+    feedback_cli.register(sub)
 
 
 def _plain_help(parser: argparse.ArgumentParser) -> None:

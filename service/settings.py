@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.config import IngestConfig
 from index.embed import DEFAULT_ENCODER_BACKEND, DEFAULT_MODEL, EncoderBackend
-from index.pipeline import IngestConfig
 from retriever.engine import EngineParams
 from retriever.fusion import FusionParams
 

@@ -30,8 +30,7 @@ from eval import datasets
 from eval.datasets import Question
 from eval.train_answer.build_data import INDEXES, ensure_indexes, retrieval_engine
 from eval.train_answer.data import candidate_labels, doc_stems
-from retriever.features import FEATURES
-from retriever.weights import ScoringModel
+from retriever import FEATURES, ScoringModel
 
 MAX_FALSE_ABSTENTION = 0.10
 GBDT_PARAMS: dict[str, Any] = {

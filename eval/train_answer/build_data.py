@@ -34,8 +34,7 @@ def ensure_indexes(settings: Any) -> None:
 
 def retrieval_engine(settings: Any, index_dir: Path) -> Any:
     """An engine that retrieves and pre-ranks (no answer model: it is what is being fitted)."""
-    from retriever.engine import Engine
-    from retriever.weights import ScoringModel
+    from retriever import Engine, ScoringModel
     from service.wiring import make_encoder
 
     encoder = make_encoder(settings, for_questions=True)

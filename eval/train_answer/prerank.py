@@ -24,8 +24,7 @@ from eval import datasets
 from eval.datasets import Question
 from eval.train_answer.build_data import INDEXES, ensure_indexes, retrieval_engine
 from eval.train_answer.data import candidate_labels, doc_stems
-from retriever.features import FEATURES
-from retriever.weights import WEIGHTS_PATH, ScoringModel
+from retriever import FEATURES, WEIGHTS_PATH, ScoringModel
 
 RECALL_AT = (1, 4, 8, 12)
 

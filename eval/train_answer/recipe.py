@@ -22,7 +22,7 @@ import numpy as np
 
 from eval.train_answer import build_data, card, export, prerank, train, tune
 from eval.train_answer.data import QuestionExamples, read_examples
-from retriever.answer_model import (
+from retriever import (
     DESCRIPTION,
     MODEL_DIR,
     AnswerModel,
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(shipped, args.out / shipped.name)
     shutil.copy(train.base_model_dir() / "tokenizer.json", args.out / "tokenizer.json")
     from index.store import load_snapshot
-    from retriever.weights import ScoringModel
+    from retriever import ScoringModel
 
     with load_snapshot(build_data.INDEXES["squad"]) as snapshot:
         manifest = snapshot.manifest

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retriever.answer_model import MODEL_DIR
+from retriever import MODEL_DIR
 
 from ..markdown_table import markdown_table
 

@@ -73,7 +73,7 @@ def token_span(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[i
 
 
 def encode_pair(tokenizer: Any, pair: Pair, max_length: int) -> dict[str, Any]:
-    from retriever.answer_model import Candidate, encode_pairs
+    from retriever import Candidate, encode_pairs
 
     from .model import IGNORE
 

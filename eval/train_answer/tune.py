@@ -18,7 +18,7 @@ import numpy as np
 
 from eval.normalize import contains_answer, normalize_answer
 from eval.train_answer.data import QuestionExamples
-from retriever.answer_model import Candidate, Scored
+from retriever import Candidate, Scored
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Latency of the running service over real HTTP: ``python -m service.measure``.
+"""Latency of the running service over real HTTP: ``python -m eval.bench.http_measure``.
 
 Starts ``citeqa serve`` in a subprocess on a free loopback port (eval.bench.server; the index from
 settings, or ``--index-dir``), waits for /readyz, warms up, then reports
@@ -35,7 +35,7 @@ from eval.bench.latency import over_http
 from eval.bench.measure import Latency
 from eval.bench.server import UNLIMITED, free_port, serve
 
-GOLD = Path(__file__).resolve().parents[1] / "eval" / "gold.jsonl"
+GOLD = Path(__file__).resolve().parents[1] / "gold.jsonl"
 
 
 def _fields(latency: Latency) -> dict[str, float]:
@@ -114,7 +114,7 @@ def measure_slack(url: str, secret: str, questions: list[str], n: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.measure", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m eval.bench.http_measure", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir",
                         help="index to serve (default: CITEQA_INDEX_DIR or var/index)")
