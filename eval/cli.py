@@ -16,6 +16,7 @@ Exit codes: 0 done (and the gate passed), 1 gate failed or the target is unusabl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -97,10 +98,12 @@ def bench_engine(dataset: str, index_dir: Path, settings: Any, quiet: bool) -> A
     state = "published" if result.published else "reused"
     print(f"{dataset} index {result.version} ({state}, {result.documents} documents, "
           f"{result.seconds:.1f}s)", file=sys.stderr)
-    update: dict[str, Any] = {"index_dir": index_dir}
+    params = settings.engine_params()
     if dataset == "scifact":
-        update["fusion_depth"] = max(settings.fusion_depth, RETRIEVAL_DEPTH)
-    return open_engine(settings.model_copy(update=update), encoder)
+        params = dataclasses.replace(params, fusion=dataclasses.replace(
+            params.fusion, depth=max(params.fusion.depth, RETRIEVAL_DEPTH)))
+    return open_engine(settings.model_copy(update={"index_dir": index_dir}), encoder,
+                       params=params)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Any) -> int:

@@ -59,8 +59,8 @@ def _line_breaks(text: str, sentences: Sequence[SentenceSpan], chunk_size: int) 
 def _splitter_view(text: str, sentences: Sequence[SentenceSpan], chunk_size: int) -> str:
     """The text as the splitter sees it: a copy of the same length (so offsets hold) in which
     overlong lines are broken into sentence-sized lines. On a line with no spaces the splitter
-    falls back to one string per character, gigabytes for a 20 MB line; on one with spaces, to
-    one string per word."""
+    falls back to one string per character (many times the line's size in memory); on one with
+    spaces, to one string per word."""
     breaks = _line_breaks(text, sentences, chunk_size)
     if not breaks:
         return text

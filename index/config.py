@@ -15,9 +15,14 @@ from .segment import SEGMENTER_VERSION
 
 @dataclass(frozen=True)
 class IngestConfig:
+    # Characters per chunk and shared by neighbours: not settings, since the pre-ranker and the
+    # answer model were fitted on candidates drawn from chunks of this size (the manifest records
+    # both, so an index built otherwise says so).
     chunk_size: int = 1000
     chunk_overlap: int = 150
     faiss_factory: str = "Flat"
+    # The usual BM25 defaults (Robertson & Zaragoza), under which the pre-ranker's BM25 feature
+    # was fitted; recorded in the manifest.
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     max_file_bytes: int = 50_000_000

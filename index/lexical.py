@@ -85,8 +85,15 @@ class LexicalIndex:
         return cls(model)
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        return cls(bm25s.BM25.load(str(directory), load_corpus=False, allow_pickle=False))
+    def load(cls, directory: Path, vocabulary: dict[str, int] | None = None) -> LexicalIndex:
+        """Open a saved index; with ``vocabulary`` (token -> id, the version's shared one), its
+        arrays are memory-mapped and its own vocabulary file is not read."""
+        if vocabulary is None:
+            return cls(bm25s.BM25.load(str(directory), load_corpus=False, allow_pickle=False))
+        model = bm25s.BM25.load(str(directory), load_corpus=False, allow_pickle=False,
+                                load_vocab=False, mmap=True)
+        model.vocab_dict = vocabulary
+        return cls(model)
 
     def save(self, directory: Path) -> None:
         self._model.save(str(directory), allow_pickle=False, show_progress=False)

@@ -21,9 +21,9 @@ from .boilerplate import find_boilerplate
 from .deadline import Deadline, check
 from .docx_text import load_docx
 from .encoding import decode_text
+from .front_matter import parse_front_matter
 from .pdf_text import load_pdf
 from .records import LoadedDocument, LoadError, Span
-from .segment import iter_lines
 from .sources import DOCX_SUFFIXES as DOCX_SUFFIXES
 from .sources import HTML_SUFFIXES as HTML_SUFFIXES
 from .sources import MARKDOWN_SUFFIXES as MARKDOWN_SUFFIXES
@@ -41,10 +41,6 @@ from .titles import clip_title, markdown_heading, name_title, title_line
 MAX_HTML_DEPTH = 200
 MAX_SIDECAR_BYTES = 1_000_000
 _META_KEYS = ("title", "url", "date")
-
-_FRONT_MATTER_FENCE = re.compile(r"---[ \t]*")
-_FRONT_MATTER_END = re.compile(r"(?:---|\.\.\.)[ \t]*")
-_FRONT_MATTER_ITEM = re.compile(r"([A-Za-z_][\w-]*)[ \t]*:[ \t]*(.*)")
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -228,30 +224,6 @@ def _check_not_blank(path: Path, text: str) -> None:
         raise LoadError(str(path), "empty (no text)")
 
 
-def _parse_front_matter(
-    text: str, deadline: Deadline | None = None
-) -> tuple[dict[str, str], Span | None]:
-    """``key: value`` pairs of a ``---`` block at the very top, and the block's span."""
-    lines = iter_lines(text)
-    first = next(lines)
-    if not _FRONT_MATTER_FENCE.fullmatch(text[first[0] : first[1]]):
-        return {}, None
-    meta: dict[str, str] = {}
-    for start, end, _ in lines:
-        check(deadline)
-        line = text[start:end]
-        if _FRONT_MATTER_END.fullmatch(line):
-            return meta, Span(0, end)
-        item = _FRONT_MATTER_ITEM.fullmatch(line.strip())
-        if item is not None:
-            value = item.group(2).strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            if value:
-                meta[item.group(1).lower()] = value
-    return {}, None  # no closing fence: it was a horizontal rule, not front matter
-
-
 def _read_sidecar(source: Source) -> dict[str, str]:
     path = source.path
     sidecar = sidecar_for(path)
@@ -289,7 +261,7 @@ def _load_plain(
     """Text, front matter, skip spans and heading title (markdown only) of a .txt/.md file."""
     text = _decode_text(path, data)
     _check_not_blank(path, text)
-    front, front_span = _parse_front_matter(text, deadline)
+    front, front_span = parse_front_matter(text, deadline)
     skip = find_boilerplate(text)
     if front_span is not None:
         skip = (front_span, *skip)

@@ -20,7 +20,12 @@ import numpy as np
 
 from .embed import Encoder, ModelIdentity
 
-FORMAT_VERSION = 2
+# 3: records streamed at ingest, per-unit arrays (tables, token ids) memory-mapped when served,
+# BM25 built from token ids, one vocabulary. An index in format 2 is rebuilt by the next ingest.
+FORMAT_VERSION = 3
+# Formats whose manifests carry their checksum and sources as this one does: ingest still reads
+# an older version's recorded sources, so rebuilding it loses none of them.
+SOURCE_FORMATS = frozenset({2, FORMAT_VERSION})
 MANIFEST_NAME = "manifest.json"
 PROBE_SENTENCES = (
     "The partnership agreement was signed in Oxford on 19 February 2026.",
@@ -68,7 +73,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@functools.cache  # reading package metadata costs ~30 ms, and versions do not change while running
+@functools.cache  # reading package metadata scans site-packages; versions do not change meanwhile
 def _installed_versions() -> tuple[tuple[str, str], ...]:
     out = {}
     for name in ("citeqa", "faiss-cpu", "bm25s", "sentence-transformers", "torch", "numpy"):
@@ -165,8 +170,9 @@ def check_compatible(
         )
     built_backend = model.get("backend", DEFAULT_BACKEND)
     if built_backend != identity.backend:
-        # Another backend of the same weights gives vectors ~0.99 cosine apart: close, but not
-        # the same embedding space the probes vouch for. Query with the backend that built it.
+        # Another backend of the same weights gives close vectors, but not the same embedding
+        # space the probes vouch for (their cosine stays below PROBE_MIN_COSINE; figures in
+        # eval/results/bench/README.md). Query with the backend that built it.
         backends = "onnx-fp32 or torch" if built_backend == DEFAULT_BACKEND else built_backend
         differences.append(
             f"encoder backend {built_backend!r} built the index, configured {identity.backend!r} "
@@ -223,8 +229,19 @@ def encode_manifest(manifest: dict[str, Any]) -> bytes:
     return _canonical({**body, "checksum": hashlib.sha256(_canonical(body)).hexdigest()})
 
 
-def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
-    """Parse ``manifest.json`` bytes; IndexMismatch for another format, IndexCorrupt otherwise.
+def _format_refused(found: object, where: str) -> str:
+    if isinstance(found, int) and found < FORMAT_VERSION:
+        return (f"{where}: manifest.json has format version {found!r} != supported "
+                f"{FORMAT_VERSION} (an older citeqa built it: run `citeqa ingest` to rebuild the "
+                "index, its recorded sources are re-read)")
+    return f"{where}: manifest.json has format version {found!r} != supported {FORMAT_VERSION}"
+
+
+def parse_manifest(
+    data: bytes, where: str, formats: frozenset[int] = frozenset({FORMAT_VERSION})
+) -> dict[str, Any]:
+    """Parse ``manifest.json`` bytes; IndexMismatch for a format not in ``formats``,
+    IndexCorrupt otherwise.
 
     The format version is checked first: another format may keep its integrity data elsewhere.
     """
@@ -235,10 +252,8 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise IndexCorrupt(f"{where}: manifest.json is not a JSON object")
     found = manifest.get("format_version")
-    if found != FORMAT_VERSION:
-        raise IndexMismatch(
-            [f"{where}: manifest.json has format version {found!r} != supported {FORMAT_VERSION}"]
-        )
+    if found not in formats:
+        raise IndexMismatch([_format_refused(found, where)])
     try:
         canonical = _canonical(manifest) == data and encode_manifest(manifest) == data
     except UnicodeEncodeError:  # a "\udc00" escape reads back as a lone surrogate: never canonical

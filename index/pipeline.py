@@ -1,9 +1,14 @@
 """Ingest: files -> documents -> sentences and chunks -> embeddings -> a published index version.
 
+Streaming and bounded: every source is read once and hashed (nothing else kept), then documents
+are taken in id order and each one's records, vectors and tokens are appended to the staging
+version as soon as it is embedded (``store.stage_version``); BM25 and FAISS are built from those
+files a block at a time. Peak memory is one document plus the vocabulary, whatever the collection.
+
 Incremental by content: a document whose file bytes are unchanged keeps its records and vectors
-from the current version; only new or changed files are segmented and embedded. Each document is
-embedded in its own ``encode`` call, so its vectors never depend on what else is in the batch and an
-incremental build is byte-identical to a fresh one.
+from the current version, read from it one document at a time; only new or changed files are
+segmented and embedded. Each document is embedded in its own ``encode`` call, so its vectors never
+depend on what else is in the batch and an incremental build is byte-identical to a fresh one.
 
 One bad file never stops an ingest: whatever goes wrong while reading, parsing or segmenting it
 (including a per-file time limit) is reported in ``IngestReport.skipped`` and the rest go on.
@@ -14,19 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
-
-import numpy as np
 
 from .config import IngestConfig as IngestConfig  # its home is index.config (light)
 from .deadline import Deadline
 from .durable import Failpoint
 from .embed import Encoder
 from .ingest_progress import IngestProgress
-from .lexical import LexicalIndex
 from .loaders import parse_document
 from .manifest import (
     FORMAT_VERSION,
@@ -39,20 +41,19 @@ from .manifest import (
     model_entry,
     probe_entry,
 )
-from .records import DocumentRecord, LoadError
+from .records import DocumentRecord, DocUnits, LoadError
 from .source_report import SourceSummary, summarise
-from .source_set import absolute, current_sources, owner, plan_sources
+from .source_set import SourcePlan, absolute, current_sources, owner, plan_sources
 from .sources import Source, find_sources, read_source
 from .store import (
-    IndexContent,
     IndexNotFound,
+    PreviousVersion,
     collect_garbage,
-    load_snapshot,
-    write_version,
+    open_previous,
+    stage_version,
     writer_lock,
 )
-from .units import DocUnits, Segmented, embed_units, segment_record, units_from_snapshot
-from .vectors import VectorIndex
+from .units import Segmented, embed_units, segment_record
 
 
 @dataclass
@@ -83,25 +84,24 @@ def build_units(
 
 def _reusable_previous(
     index_dir: Path, encoder: Encoder, settings: BuildSettings
-) -> tuple[dict[str, DocUnits], str, str | None]:
-    """The current version's units if it was built the same way, else nothing (and why), and the
-    current version's name when it verified."""
+) -> tuple[PreviousVersion | None, str, str | None]:
+    """The current version, opened to reuse its documents if it was built the same way, else
+    nothing (and why), and the current version's name when it verified."""
     try:
-        snapshot = load_snapshot(index_dir)
+        previous = open_previous(index_dir)
     except IndexNotFound:
-        return {}, "", None
+        return None, "", None
     except (IndexCorrupt, IndexMismatch) as exc:
-        return {}, f"rebuilding everything: the current index cannot be reused ({exc})", None
-    with snapshot:  # the in-memory records outlive the lease
-        try:
-            check_compatible(
-                snapshot.manifest, encoder.identity, settings.tokenizer, encoder=encoder
-            )
-        except IndexMismatch as exc:
-            return {}, f"rebuilding everything: the current index cannot be reused ({exc})", None
-        if snapshot.manifest.get("settings") != settings.as_dict():
-            return {}, "rebuilding everything: build settings changed", snapshot.version
-        return units_from_snapshot(snapshot), "", snapshot.version
+        return None, f"rebuilding everything: the current index cannot be reused ({exc})", None
+    try:
+        check_compatible(previous.manifest, encoder.identity, settings.tokenizer, encoder=encoder)
+    except IndexMismatch as exc:
+        previous.close()
+        return None, f"rebuilding everything: the current index cannot be reused ({exc})", None
+    if previous.manifest.get("settings") != settings.as_dict():
+        previous.close()
+        return None, "rebuilding everything: build settings changed", previous.version
+    return previous, "", previous.version
 
 
 def _size(source: Source) -> int:
@@ -141,6 +141,145 @@ def _load_and_segment(
     return segmented
 
 
+@dataclass(frozen=True)
+class _Read:
+    """One source file as the first pass found it: its bytes' sha256, or why it cannot be read.
+    ``order`` is its place among the sources (reports list files in that order)."""
+
+    order: int
+    source: Source
+    sha: str | None = None
+    error: LoadError | None = None
+
+
+def _read_all(sources: Sequence[Source], config: IngestConfig) -> dict[str, list[_Read]]:
+    """Every source read once and hashed (its bytes are not kept), by document id."""
+    out: dict[str, list[_Read]] = {}
+    for order, source in enumerate(sources):
+        try:
+            data = read_source(source.path, source.root, config.max_file_bytes)
+            read = _Read(order, source, sha=hashlib.sha256(data).hexdigest())
+        except LoadError as exc:
+            read = _Read(order, source, error=exc)
+        out.setdefault(source.path.stem, []).append(read)
+    return out
+
+
+def _needs_embedding(reads: dict[str, list[_Read]], known: dict[str, str]) -> bool:
+    """Whether some document's first readable file is new or changed (``known``: doc id ->
+    content sha256 of the documents that can be reused)."""
+    for doc_reads in reads.values():
+        first = next((r for r in doc_reads if r.error is None), None)
+        if first is not None and known.get(first.source.path.stem) != first.sha:
+            return True
+    return False
+
+
+@dataclass
+class _Outcome:
+    """What happened to each document, with the source order of the file behind it."""
+
+    embedded: list[tuple[int, str]] = field(default_factory=list)
+    reused: list[tuple[int, str]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    skipped: list[tuple[int, LoadError]] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)  # doc id -> its source path now
+
+
+class _Actions:
+    """What the document pass does with each decision; this base only decides (a dry run)."""
+
+    def begin(self, read: _Read) -> None: ...
+    def passed(self) -> None: ...
+    def reuse(self, doc_id: str, path: Path) -> None: ...
+    def keep(self, doc_id: str) -> None: ...
+
+    def embed(self, read: _Read) -> None:
+        raise AssertionError("a dry run never embeds")
+
+
+class _Stage(_Actions):
+    """Appends each document to the version being staged, with progress on the bar."""
+
+    def __init__(self, add: Callable[[DocUnits], None], previous: PreviousVersion | None,
+                 encoder: Encoder, config: IngestConfig, shown: IngestProgress) -> None:
+        self._add, self._previous, self._encoder = add, previous, encoder
+        self._config, self._shown = config, shown
+
+    def begin(self, read: _Read) -> None:
+        self._shown.begin(read.source.path.name, _size(read.source))
+
+    def passed(self) -> None:
+        self._shown.passed()
+
+    def _old(self, doc_id: str) -> DocUnits:
+        found = self._previous.units.get(doc_id) if self._previous else None
+        if found is None:
+            raise IndexCorrupt(f"{doc_id!r} is in the manifest but not in documents.jsonl")
+        return found
+
+    def reuse(self, doc_id: str, path: Path) -> None:
+        old = self._old(doc_id)
+        # Where it is now: a file moved between sources is attributed to the new one.
+        self._add(replace(old, record=replace(old.record, source_path=str(path))))
+        self._shown.passed()
+
+    def keep(self, doc_id: str) -> None:
+        self._add(self._old(doc_id))
+
+    def embed(self, read: _Read) -> None:
+        source = read.source
+        data = read_source(source.path, source.root, self._config.max_file_bytes)
+        segmented = _load_and_segment(source, data, hashlib.sha256(data).hexdigest(),
+                                      self._config)
+        del data  # a large file's bytes need not outlive its text while it is embedded
+        self._shown.measured(source.path.name, len(segmented.record.text))
+        self._add(embed_units(segmented, self._encoder, self._shown.embedded))
+        self._shown.finished()
+
+
+def _documents(reads: dict[str, list[_Read]], known: dict[str, str],
+               previous_paths: dict[str, str], plan: SourcePlan, act: _Actions) -> _Outcome:
+    """Each document in id order: the first of its files that loads (unchanged: reused), or, when
+    none does and its source is missing, its previous version kept; later files with the same id
+    are duplicates."""
+    out = _Outcome()
+    for doc_id in sorted(reads.keys() | previous_paths.keys()):
+        for read in reads.get(doc_id, ()):
+            path = read.source.path
+            act.begin(read)
+            if doc_id in out.paths:
+                out.skipped.append((read.order, LoadError(
+                    str(path), f"duplicate document id {doc_id!r}")))
+                act.passed()
+            elif read.error is not None:
+                out.skipped.append((read.order, read.error))
+                act.passed()
+            elif known.get(doc_id) == read.sha:
+                act.reuse(doc_id, path)
+                out.reused.append((read.order, doc_id))
+                out.paths[doc_id] = str(path)
+            else:
+                try:
+                    act.embed(read)
+                except LoadError as exc:
+                    out.skipped.append((read.order, exc))
+                    act.passed()
+                    continue
+                out.embedded.append((read.order, doc_id))
+                out.paths[doc_id] = str(path)
+        old_path = previous_paths.get(doc_id)
+        if doc_id not in out.paths and old_path and owner(absolute(old_path), plan.missing):
+            act.keep(doc_id)  # its source is gone for now: keep it until told to drop it
+            out.kept.append(doc_id)
+            out.paths[doc_id] = old_path
+    return out
+
+
+def _in_order(items: list[tuple[int, str]]) -> list[str]:
+    return [doc_id for _, doc_id in sorted(items)]
+
+
 def ingest(
     paths: Sequence[Path], index_dir: Path, encoder: Encoder, config: IngestConfig | None = None,
     *, mode: Literal["replace", "add"] = "replace", remove: Sequence[Path] = (),
@@ -168,121 +307,112 @@ def ingest(
         plan = plan_sources(recorded, paths, remove=remove, replace=mode == "replace",
                             default=default_paths, derived=derived)
         previous, report.note, current = _reusable_previous(index_dir, encoder, settings)
-        if derived and previous:
-            report.note = (f"the index recorded no sources (an older citeqa built it): its "
-                           f"{len(plan.recorded)} files are now its sources")
-        units: dict[str, DocUnits] = {}
-        sources = find_sources(plan.read,
-                               follow_external_symlinks=config.follow_external_symlinks)
-        shown = IngestProgress([_size(s) for s in sources], enabled=progress)
-        for source in sources:
-            path = source.path
-            doc_id = path.stem
-            shown.begin(path.name, _size(source))
-            try:
-                if doc_id in units:
-                    raise LoadError(str(path), f"duplicate document id {doc_id!r}")
-                data = read_source(path, source.root, config.max_file_bytes)
-                sha = hashlib.sha256(data).hexdigest()
-                old = previous.get(doc_id)
-                if old is not None and old.record.content_sha256 == sha:
-                    # Where it is now: a file moved between sources is attributed to the new one.
-                    units[doc_id] = replace(
-                        old, record=replace(old.record, source_path=str(path)))
-                    report.reused.append(doc_id)
-                    shown.passed()
-                    continue
-                segmented = _load_and_segment(source, data, sha, config)
-                del data  # a large file's bytes need not outlive its text while it is embedded
-                shown.measured(path.name, len(segmented.record.text))
-                units[doc_id] = embed_units(segmented, encoder, shown.embedded)
-                report.embedded.append(doc_id)
-                shown.finished()
-            except LoadError as exc:
-                report.skipped.append(exc)
-                shown.passed()
-        shown.close()
-        for doc_id, old in sorted(previous.items()):
-            if doc_id not in units and owner(absolute(old.record.source_path), plan.missing):
-                units[doc_id] = old  # its source is gone for now: keep it until told to drop it
-                report.kept.append(doc_id)
-        report.removed = sorted(set(previous) - set(units))
-        report.sources = summarise(plan, report.embedded, report.reused, report.kept,
-                                   report.removed, {**previous, **units}, previous)
-        ordered = [units[k] for k in sorted(units)]
-        report.documents = len(ordered)
-        report.sentences = sum(len(u.sentences) for u in ordered)
-        report.chunks = sum(len(u.chunks) for u in ordered)
-        if not ordered:
-            report.seconds = time.perf_counter() - started
-            return report
-        same_sources = not derived and tuple(sorted(recorded or ())) == plan.recorded
-        if not report.embedded and not report.removed and previous and same_sources:
-            report.version = current
-            report.note = "index is up to date: nothing changed, nothing published"
-            collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
-                            failpoint=failpoint)  # crash leftovers
-            report.seconds = time.perf_counter() - started
-            return report
-        report.version = _publish(
-            index_dir, ordered, encoder, config, settings, plan.recorded, failpoint)
-        report.published = True
-        collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
-                        failpoint=failpoint)
+        try:
+            _ingest_into(report, index_dir, plan, previous, current, derived,
+                         recorded, encoder, config, settings, progress, failpoint)
+        finally:
+            if previous is not None:
+                previous.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _publish(
-    index_dir: Path, ordered: list[DocUnits], encoder: Encoder, config: IngestConfig,
-    settings: BuildSettings, sources: tuple[Path, ...], failpoint: Failpoint | None,
-) -> str:
-    dim = encoder.identity.dim
-    content = IndexContent(
-        documents=[u.record for u in ordered],
-        chunks=[c for u in ordered for c in u.chunks],
-        sentences=[s for u in ordered for s in u.sentences],
-        chunk_vectors=np.concatenate([u.chunk_vectors for u in ordered]).reshape(-1, dim),
-        sentence_vectors=np.concatenate([u.sentence_vectors for u in ordered]).reshape(-1, dim),
-        sentence_tokens=[t for u in ordered for t in u.sentence_tokens],
-        chunk_tokens=[t for u in ordered for t in u.chunk_tokens],
-    )
-    documents = {
-        u.record.doc_id: {
-            "source_path": u.record.source_path,
-            "content_sha256": u.record.content_sha256,
-            "text_sha256": hashlib.sha256(u.record.text.encode()).hexdigest(),
-        }
-        for u in ordered
-    }
-    manifest = {
+def _ingest_into(
+    report: IngestReport, index_dir: Path, plan: SourcePlan, previous: PreviousVersion | None,
+    current: str | None, derived: bool, recorded: tuple[Path, ...] | None, encoder: Encoder,
+    config: IngestConfig, settings: BuildSettings, progress: bool, failpoint: Failpoint | None,
+) -> None:
+    entries = previous.manifest.get("documents", {}) if previous else {}
+    known = {doc_id: e["content_sha256"] for doc_id, e in entries.items()}
+    previous_paths = {doc_id: e["source_path"] for doc_id, e in entries.items()}
+    if derived and previous:
+        report.note = (f"the index recorded no sources (an older citeqa built it): its "
+                       f"{len(plan.recorded)} files are now its sources")
+    sources = find_sources(plan.read, follow_external_symlinks=config.follow_external_symlinks)
+    reads = _read_all(sources, config)
+    same_sources = not derived and tuple(sorted(recorded or ())) == plan.recorded
+
+    def summarise_into(outcome: _Outcome) -> None:
+        report.embedded, report.reused = _in_order(outcome.embedded), _in_order(outcome.reused)
+        report.kept = outcome.kept
+        report.skipped = [error for _, error in sorted(outcome.skipped, key=lambda e: e[0])]
+        report.removed = sorted(previous_paths.keys() - outcome.paths.keys())
+        report.sources = summarise(plan, report.embedded, report.reused, report.kept,
+                                   report.removed, {**previous_paths, **outcome.paths},
+                                   previous_paths.keys())
+
+    def up_to_date() -> bool:
+        if report.embedded or report.removed or previous is None or not same_sources:
+            return False
+        report.version = current
+        report.note = "index is up to date: nothing changed, nothing published"
+        return True
+
+    if previous is not None and not _needs_embedding(reads, known):
+        summarise_into(_documents(reads, known, previous_paths, plan, _Actions()))
+        if up_to_date():  # every document reused or kept: the counts are the current version's
+            shown = _progress(reads, progress)
+            for doc_reads in reads.values():
+                for read in doc_reads:  # no work done: every file leaves the total
+                    shown.begin(read.source.path.name, _size(read.source))
+                    shown.passed()
+            shown.close()
+            counts = previous.manifest.get("counts", {})
+            report.documents = counts.get("documents", 0)
+            report.sentences, report.chunks = counts.get("sentences", 0), counts.get("chunks", 0)
+            _collect(index_dir, config, failpoint)  # crash leftovers
+            return
+    with stage_version(index_dir, encoder.identity.dim, failpoint) as staged:
+        writer = staged.writer
+        shown = _progress(reads, progress)
+        try:
+            outcome = _documents(reads, known, previous_paths, plan,
+                                 _Stage(lambda u: writer.add(u.record, u), previous, encoder,
+                                        config, shown))
+        finally:
+            shown.close()
+        summarise_into(outcome)
+        report.documents = len(writer.documents)
+        report.sentences, report.chunks = writer.sentences, writer.chunks
+        if not writer.documents:
+            return  # nothing usable: leaving without publishing removes what was staged
+        if not up_to_date():
+            report.version = staged.publish(
+                _manifest(writer.documents, report, encoder, settings, plan), _digest(
+                    writer.documents, encoder, settings, plan),
+                faiss_factory=config.faiss_factory, bm25_k1=config.bm25_k1, bm25_b=config.bm25_b)
+            report.published = True
+    _collect(index_dir, config, failpoint)
+
+
+def _progress(reads: dict[str, list[_Read]], enabled: bool) -> IngestProgress:
+    return IngestProgress([_size(r.source) for rs in reads.values() for r in rs], enabled=enabled)
+
+
+def _collect(index_dir: Path, config: IngestConfig, failpoint: Failpoint | None) -> None:
+    collect_garbage(index_dir, config.keep_versions, grace_s=config.version_grace_s,
+                    failpoint=failpoint)
+
+
+def _manifest(documents: dict[str, dict[str, str]], report: IngestReport, encoder: Encoder,
+              settings: BuildSettings, plan: SourcePlan) -> dict[str, object]:
+    """The manifest of a new version, less what the store adds (file checksums, dense search)."""
+    return {
         "format_version": FORMAT_VERSION,
         "model": model_entry(encoder.identity),
         "settings": settings.as_dict(),
         "documents": documents,
-        "counts": {
-            "documents": len(content.documents),
-            "chunks": len(content.chunks),
-            "sentences": len(content.sentences),
-        },
+        "counts": {"documents": report.documents, "chunks": report.chunks,
+                   "sentences": report.sentences},
         "libraries": library_versions(),
         "probes": probe_entry(encoder),
-        SOURCES_KEY: [str(p) for p in sources],
+        SOURCES_KEY: [str(p) for p in plan.recorded],
     }
-    digest = hashlib.sha256(
-        json.dumps([documents, manifest["model"], manifest["settings"], manifest[SOURCES_KEY]],
-                   sort_keys=True).encode()
-    ).hexdigest()
-    return write_version(
-        index_dir,
-        content,
-        manifest,
-        chunk_dense=VectorIndex.build(content.chunk_vectors, config.faiss_factory),
-        sentence_dense=VectorIndex.build(content.sentence_vectors, config.faiss_factory),
-        chunk_bm25=LexicalIndex.build(content.chunk_tokens, k1=config.bm25_k1, b=config.bm25_b),
-        sentence_bm25=LexicalIndex.build(
-            content.sentence_tokens, k1=config.bm25_k1, b=config.bm25_b
-        ),
-        digest=digest,
-        failpoint=failpoint,
-    )
+
+
+def _digest(documents: dict[str, dict[str, str]], encoder: Encoder, settings: BuildSettings,
+            plan: SourcePlan) -> str:
+    """What names a version: its documents and how it was built."""
+    return hashlib.sha256(json.dumps(
+        [documents, model_entry(encoder.identity), settings.as_dict(),
+         [str(p) for p in plan.recorded]], sort_keys=True).encode()).hexdigest()

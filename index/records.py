@@ -6,13 +6,17 @@ record ``document.text[start:end] == record.text`` holds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 # What a sentence is in its document: plain prose, a bullet/list item, a line ending in ":" that
 # introduces list items, or a short heading line. The answer stage merges lead-ins with their items
 # and never answers with a heading alone.
 SentenceRole = Literal["text", "list_item", "lead_in", "heading"]
+ROLES: tuple[SentenceRole, ...] = ("text", "list_item", "lead_in", "heading")  # codes on disk
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,32 @@ class DocumentRecord:
     source_path: str
     content_sha256: str  # of the source file's bytes
     text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Units:
+    """Sentences and chunks with their vectors and tokens, in unit order (documents by id, units
+    by ordinal): one document's share (``DocUnits``) or a whole version (``IndexContent``). Row i
+    of a vector array or token list belongs to unit i."""
+
+    sentences: Sequence[Sentence]
+    chunks: Sequence[Chunk]
+    sentence_vectors: np.ndarray  # (len(sentences), dim) float32, L2-normalised
+    chunk_vectors: np.ndarray
+    sentence_tokens: Sequence[list[str]]
+    chunk_tokens: Sequence[list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocUnits(Units):
+    """One document's share of the index: its record, and its units' records, vectors, tokens."""
+
+    record: DocumentRecord
+
+
+def is_question(text: str) -> bool:
+    """Whether a sentence asks rather than states (its last mark, quotes aside, is "?")."""
+    return text.rstrip("’”\"') ").endswith("?")
 
 
 class LoadError(Exception):

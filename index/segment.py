@@ -21,8 +21,8 @@ from .wrap import trim, units
 
 # A run with no sentence break (a table flattened to text, a paragraph without stops) is cut so
 # that no quote is unbounded: at the last ";" or "," in the final quarter before the limit, else
-# at the last whitespace. 400 characters (~70 words) is what a quote can show; 1.4% of the
-# SQuAD articles' sentences are longer (0.6% over 500) and are cut into clause-sized pieces.
+# at the last whitespace. 400 characters (about 70 words) is what a quote can show; the rare prose
+# sentence that is longer is cut into clause-sized pieces.
 MAX_SENTENCE_CHARS = 400
 # One token longer than the limit (a long URL) is kept whole up to this length; a run without
 # whitespace past it (an encoded blob, text in a script written without spaces) is no word and is

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .layout import read_current
-from .manifest import MANIFEST_NAME, IndexCorrupt, IndexMismatch, parse_manifest, recorded_sources
+from .manifest import (
+    MANIFEST_NAME,
+    SOURCE_FORMATS,
+    IndexCorrupt,
+    IndexMismatch,
+    parse_manifest,
+    recorded_sources,
+)
 
 SourceStatus = Literal["recorded", "new", "missing", "dropped"]
 
@@ -116,7 +123,8 @@ def current_sources(index_dir: Path) -> tuple[tuple[Path, ...] | None, bool]:
         if pointer is None:
             return None, False
         where = index_dir / pointer[0]
-        manifest = parse_manifest((where / MANIFEST_NAME).read_bytes(), pointer[0])
+        manifest = parse_manifest((where / MANIFEST_NAME).read_bytes(), pointer[0],
+                                  SOURCE_FORMATS)  # an older format's sources still count
     except (IndexCorrupt, IndexMismatch, OSError):
         return None, False  # rebuilt from the paths given, as before
     return sources_of_manifest(manifest)

@@ -1,29 +1,31 @@
 """Versioned, immutable index directories and the atomically replaced ``CURRENT`` pointer.
 
-The directory layout is described in layout.py, garbage collection in gc.py.
+The directory layout is described in layout.py, a version's files in version_writer.py, garbage
+collection in gc.py.
 
 Publishing (Lucene's two-phase commit, LevelDB's CURRENT): write every file into
-``.staging-<id>/`` and fsync it, write the manifest (sha256 of every file, and of itself), fsync
-the staging directory, re-verify it, rename it to ``v<seq>-<digest>`` and fsync the index
-directory, then write ``.CURRENT.tmp``, fsync it, ``os.replace`` it over ``CURRENT`` (the commit
-point) and fsync the index directory again. A failure before the commit removes everything the
-attempt wrote and leaves ``CURRENT`` as it was. Nothing ever writes into a published version.
+``.staging-<id>/`` as ingest goes (``stage_version``: a document at a time) and fsync it, write
+the manifest (sha256 of every file, and of itself), fsync the staging directory, re-verify it,
+rename it to ``v<seq>-<digest>`` and fsync the index directory, then write ``.CURRENT.tmp``,
+fsync it, ``os.replace`` it over ``CURRENT`` (the commit point) and fsync the index directory
+again. A failure before the commit removes everything the attempt wrote and leaves ``CURRENT`` as
+it was. Nothing ever writes into a published version.
 
 Loading checks ``CURRENT``'s manifest hash, the manifest's own checksum and every file's sha256
-before any byte reaches FAISS, numpy or bm25s. Garbage collection keeps the current version, the
-one before it, the newest ``keep`` and every version a reader holds a lease on.
+before any byte reaches FAISS, numpy or bm25s; the arrays are then memory-mapped (a published
+version is never written again). Garbage collection keeps the current version, the one before
+it, the newest ``keep`` and every version a reader holds a lease on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import json
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,6 @@ from .durable import (
     acquire_lease,
     exclusive_lock,
     fsync_dir,
-    fsync_file,
     write_file,
 )
 from .gc import collect_garbage, remove_unpublished
@@ -69,17 +70,26 @@ from .manifest import (
     dense_from_vectors,
     dense_search_entry,
     encode_manifest,
-    sha256_file,
 )
-from .records import Chunk, DocumentRecord, Sentence
+from .records import DocumentRecord, DocUnits, Units
 from .vectors import SearchTuning, VectorIndex
+from .version_reader import (
+    PreviousUnits,
+    VersionArrays,
+    chunk_table,
+    open_arrays,
+    read_documents,
+    sentence_table,
+    token_lists,
+)
+from .version_writer import VersionWriter
 
 __all__ = [  # the store's public surface, including what it re-exports from layout and gc
     "CURRENT", "CURRENT_TMP", "STAGING_PREFIX", "TRASH_PREFIX", "IndexBusy", "IndexContent",
     "IndexCorrupt", "IndexNotFound", "IndexSnapshot", "PublishFailed", "VersionGone",
     "collect_garbage", "current_version", "list_versions", "load_snapshot", "read_current",
-    "read_document", "read_manifest", "verify_files", "verify_version", "was_collected",
-    "write_version", "writer_lock",
+    "read_document", "read_manifest", "stage_version", "verify_files", "verify_version",
+    "was_collected", "write_version", "writer_lock",
 ]
 
 writer_lock = exclusive_lock
@@ -93,17 +103,15 @@ class PublishFailed(Exception):
     """Writing a new version failed; the message says at which step and what CURRENT names now."""
 
 
-@dataclass(frozen=True)
-class IndexContent:
-    """Everything a version holds, in unit order (documents sorted by id, units by ordinal)."""
+@dataclass(frozen=True, kw_only=True)
+class IndexContent(Units):
+    """Everything a version holds, in unit order (documents sorted by id, units by ordinal).
 
-    documents: list[DocumentRecord]
-    chunks: list[Chunk]
-    sentences: list[Sentence]
-    chunk_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    sentence_tokens: list[list[str]]
-    chunk_tokens: list[list[str]]
+    A loaded version's units are views over its memory-mapped arrays (``tables``), built into
+    records only for the rows asked for; its documents (the texts citations quote) are in memory.
+    """
+
+    documents: Sequence[DocumentRecord]
 
 
 @dataclass(frozen=True)
@@ -112,11 +120,13 @@ class IndexSnapshot:
 
     It holds a lease on its version until ``close()`` (or until it is garbage-collected), so
     ``collect_garbage`` never removes a version that is being served. Usable as a context manager.
+    ``arrays`` are the per-unit arrays the records are views of (memory-mapped).
     """
 
     version: str
     manifest: dict[str, Any]
     content: IndexContent
+    arrays: VersionArrays
     chunk_dense: VectorIndex
     sentence_dense: VectorIndex
     chunk_bm25: LexicalIndex
@@ -124,7 +134,7 @@ class IndexSnapshot:
     lease: VersionLease | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
-        """Release the lease; the in-memory data stays usable."""
+        """Release the lease; the data stays usable (mapped files outlive their removal)."""
         if self.lease is not None:
             self.lease.close()
 
@@ -138,117 +148,85 @@ class IndexSnapshot:
 # ---- writing -------------------------------------------------------------------------------
 
 
-def _jsonl(rows: list[Any]) -> bytes:
-    lines = [json.dumps(row, ensure_ascii=False, sort_keys=True) for row in rows]
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+class StagedVersion:
+    """A version being written (``writer``) in a staging directory; ``publish`` makes it current.
 
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _write_staging(
-    staging: Path, index_dir: Path, content: IndexContent, manifest: dict[str, Any],
-    dense: dict[str, VectorIndex], lexical: dict[str, LexicalIndex], steps: Steps,
-) -> bytes:
-    """Write and fsync every file of a version into ``staging``; returns the manifest bytes."""
-    files = {
-        "documents.jsonl": _jsonl([asdict(d) for d in content.documents]),
-        "chunks.jsonl": _jsonl([asdict(c) for c in content.chunks]),
-        "sentences.jsonl": _jsonl([asdict(s) for s in content.sentences]),
-        "sentence_tokens.jsonl": _jsonl(content.sentence_tokens),
-        "chunk_tokens.jsonl": _jsonl(content.chunk_tokens),
-        "chunk_vectors.npy": _npy_bytes(content.chunk_vectors),
-        "sentence_vectors.npy": _npy_bytes(content.sentence_vectors),
-        # FAISS bytes are serialised in memory and written here, never by faiss.write_index. An
-        # exact index would repeat the .npy byte for byte: it is built from it at load instead.
-        **{name: index.to_bytes() for name, index in dense.items() if not index.exact},
-    }
-    derived = sorted(name for name, index in dense.items() if index.exact)
-    checksums = {}
-    for name, data in files.items():
-        write_file(staging / name, data, index_dir, steps)
-        checksums[name] = hashlib.sha256(data).hexdigest()
-    for name, index in lexical.items():
-        target = staging / name
-        rel = target.relative_to(index_dir).as_posix()
-        steps.at(f"write {rel}/")  # bm25s writes its files into our private staging directory
-        index.save(target)
-        for file in sorted(target.iterdir()):
-            steps.at(f"fsync {file.relative_to(index_dir).as_posix()}")
-            fsync_file(file)
-            checksums[file.relative_to(staging).as_posix()] = sha256_file(file)
-        steps.at(f"fsync-dir {rel}")
-        fsync_dir(target)
-    # The search parameters each FAISS file was tuned to, so loading serves it as measured.
-    searched = {name: index.tuning.to_manifest() for name, index in dense.items()
-                if index.tuning is not None}
-    data = encode_manifest({**manifest, DENSE_SEARCH_KEY: searched,
-                            **({DENSE_FROM_VECTORS_KEY: derived} if derived else {}),
-                            "files": dict(sorted(checksums.items()))})
-    write_file(staging / MANIFEST_NAME, data, index_dir, steps)
-    steps.at(f"fsync-dir {staging.name}")
-    fsync_dir(staging)
-    return data
-
-
-def write_version(
-    index_dir: Path,
-    content: IndexContent,
-    manifest: dict[str, Any],
-    chunk_dense: VectorIndex,
-    sentence_dense: VectorIndex,
-    chunk_bm25: LexicalIndex,
-    sentence_bm25: LexicalIndex,
-    digest: str,
-    *,
-    failpoint: Failpoint | None = None,
-) -> str:
-    """Write a new version and make it current; returns its name. Caller holds writer_lock.
-
-    Raises PublishFailed (with the failing step) when the disk refuses; CURRENT is then unchanged
-    unless the message says the version was made current.
+    Made by ``stage_version`` (the caller holds writer_lock). Any OSError while staging or
+    publishing becomes PublishFailed naming the step; until the commit, a failure (or leaving the
+    ``stage_version`` block without publishing) removes everything the attempt wrote and leaves
+    ``CURRENT`` as it was.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
-    steps = Steps(failpoint)
-    before = current_or_none(index_dir)
-    remove_unpublished(index_dir, before, steps)
-    staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
-    final: Path | None = None
-    committed = False
-    try:
-        steps.at(f"mkdir {staging.name}")
-        staging.mkdir()
-        manifest_bytes = _write_staging(
-            staging, index_dir, content, manifest,
-            {"chunks.faiss": chunk_dense, "sentences.faiss": sentence_dense},
-            {"bm25-chunks": chunk_bm25, "bm25-sentences": sentence_bm25}, steps,
-        )
-        manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
-        verify_manifest_and_files(staging, manifest_sha)  # never publish what loading would refuse
+
+    def __init__(self, index_dir: Path, staging: Path, writer: VersionWriter,
+                 steps: Steps) -> None:
+        self.index_dir, self.staging, self.writer = index_dir, staging, writer
+        self._steps = steps
+        self.final: Path | None = None  # the version directory once renamed into place
+        self.committed = False  # CURRENT names it
+
+    def publish(self, manifest: dict[str, Any], digest: str, *, faiss_factory: str,
+                bm25_k1: float, bm25_b: float) -> str:
+        """Complete the files, write the manifest (``manifest`` plus the file checksums and the
+        dense search entries), verify, rename into place and replace CURRENT; returns the name."""
+        index_dir, steps = self.index_dir, self._steps
+        files = self.writer.finish(faiss_factory, bm25_k1, bm25_b)
+        derived = files[DENSE_FROM_VECTORS_KEY]
+        data = encode_manifest({**manifest, DENSE_SEARCH_KEY: files[DENSE_SEARCH_KEY],
+                                **({DENSE_FROM_VECTORS_KEY: derived} if derived else {}),
+                                "files": dict(sorted(files["files"].items()))})
+        write_file(self.staging / MANIFEST_NAME, data, index_dir, steps)
+        steps.at(f"fsync-dir {self.staging.name}")
+        fsync_dir(self.staging)
+        manifest_sha = hashlib.sha256(data).hexdigest()
+        verify_manifest_and_files(self.staging, manifest_sha)  # never publish what loading refuses
         name = next_version_name(index_dir, digest)
-        steps.at(f"rename {staging.name} {name}")
-        os.rename(staging, index_dir / name)
-        final = index_dir / name
+        steps.at(f"rename {self.staging.name} {name}")
+        os.rename(self.staging, index_dir / name)
+        self.final = index_dir / name
         steps.at("fsync-dir .")
         fsync_dir(index_dir)
         tmp = index_dir / CURRENT_TMP
         write_file(tmp, f"{name} {manifest_sha}\n".encode(), index_dir, steps)
         steps.at(f"replace {CURRENT_TMP} {CURRENT}")
         os.replace(tmp, index_dir / CURRENT)
-        committed = True  # the commit point: readers now see the new version
+        self.committed = True  # the commit point: readers now see the new version
         steps.at("fsync-dir .")
         fsync_dir(index_dir)
         return name
+
+
+@contextlib.contextmanager
+def stage_version(
+    index_dir: Path, dim: int, failpoint: Failpoint | None = None
+) -> Iterator[StagedVersion]:
+    """A staging directory with a ``VersionWriter`` for a new version; the body adds documents
+    and calls ``publish``, or leaves without publishing (everything staged is removed)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    steps = Steps(failpoint)
+    before = current_or_none(index_dir)
+    staged: StagedVersion | None = None
+    staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    try:
+        remove_unpublished(index_dir, before, steps)
+        steps.at(f"mkdir {staging.name}")
+        staging.mkdir()
+        writer = VersionWriter(staging, index_dir, dim, steps)
+        staged = StagedVersion(index_dir, staging, writer, steps)
+        yield staged
+        if not staged.committed:
+            writer.abort()
+            _discard_attempt(index_dir, staging, None)
     except BaseException as exc:
+        committed = staged is not None and staged.committed
+        if staged is not None and not committed:
+            staged.writer.abort()
         if not committed:
-            _discard_attempt(index_dir, staging, final)
+            _discard_attempt(index_dir, staging, staged.final if staged else None)
         if not isinstance(exc, OSError):
             raise
         where = f"at step '{steps.last}' ({exc.strerror or exc})"
         if committed:
+            final = staged.final if staged else None
             raise PublishFailed(
                 f"{final.name if final else '?'} was made current, but syncing the index directory "
                 f"failed {where}; it may not survive a power loss"
@@ -257,6 +235,42 @@ def write_version(
             f"could not publish a new index version {where}; CURRENT is unchanged "
             f"({before or 'no version'}) and the partial version was removed"
         ) from exc
+
+
+def write_version(
+    index_dir: Path, content: IndexContent, manifest: dict[str, Any], digest: str, *,
+    failpoint: Failpoint | None = None,
+) -> str:
+    """Write ``content`` as a new version and make it current; returns its name. The caller
+    holds writer_lock; the build settings (FAISS factory, BM25 parameters) are the manifest's."""
+    settings = manifest["settings"]
+    dim = content.sentence_vectors.shape[1]
+    with stage_version(index_dir, dim, failpoint) as staged:
+        for units in document_units(content):
+            staged.writer.add(units.record, units)
+        return staged.publish(manifest, digest, faiss_factory=settings["faiss_factory"],
+                              bm25_k1=settings["bm25_k1"], bm25_b=settings["bm25_b"])
+
+
+def document_units(content: IndexContent) -> Iterator[DocUnits]:
+    """Each document's share of ``content``, in order."""
+    s_at = c_at = 0
+    for record in content.documents:
+        s_end, c_end = s_at, c_at
+        while s_end < len(content.sentences) and content.sentences[s_end].doc_id == record.doc_id:
+            s_end += 1
+        while c_end < len(content.chunks) and content.chunks[c_end].doc_id == record.doc_id:
+            c_end += 1
+        yield DocUnits(
+            record=record,
+            sentences=content.sentences[s_at:s_end],
+            chunks=content.chunks[c_at:c_end],
+            sentence_vectors=np.asarray(content.sentence_vectors[s_at:s_end]),
+            chunk_vectors=np.asarray(content.chunk_vectors[c_at:c_end]),
+            sentence_tokens=content.sentence_tokens[s_at:s_end],
+            chunk_tokens=content.chunk_tokens[c_at:c_end],
+        )
+        s_at, c_at = s_end, c_end
 
 
 def _discard_attempt(index_dir: Path, staging: Path, final: Path | None) -> None:
@@ -270,25 +284,13 @@ def _discard_attempt(index_dir: Path, staging: Path, final: Path | None) -> None
 # ---- reading -------------------------------------------------------------------------------
 
 
-def _read_jsonl(path: Path) -> list[Any]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def _read_npy(path: Path, rows: int) -> np.ndarray:
-    array = np.load(path, allow_pickle=False)
-    if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != rows:
-        raise IndexCorrupt(f"{path.name}: unexpected shape {array.shape} / dtype {array.dtype}")
-    return array
-
-
 def _load_dense(
     vdir: Path, manifest: dict[str, Any], name: str, vectors: np.ndarray
 ) -> VectorIndex:
     """A FAISS file with the search parameters its manifest records (ValueError if malformed),
-    or, for an exact index the version does not store, a Flat index over its (verified) vectors."""
+    or, for an exact index the version does not store, exact search over its mapped vectors."""
     if name in dense_from_vectors(manifest):
-        return VectorIndex.build(vectors, "Flat")
+        return VectorIndex.exact_over(vectors)
     entry = dense_search_entry(manifest, name)
     tuning = None if entry is None else SearchTuning.from_manifest(entry)
     return VectorIndex.from_bytes((vdir / name).read_bytes(), tuning)
@@ -298,38 +300,82 @@ def _load_version(
     vdir: Path, manifest: dict[str, Any], lease: VersionLease | None
 ) -> IndexSnapshot:
     name = vdir.name
+    counts = manifest.get("counts")
     try:
-        documents = [DocumentRecord(**row) for row in _read_jsonl(vdir / "documents.jsonl")]
-        chunks = [Chunk(**row) for row in _read_jsonl(vdir / "chunks.jsonl")]
-        sentences = [Sentence(**row) for row in _read_jsonl(vdir / "sentences.jsonl")]
+        if not isinstance(counts, dict):
+            raise KeyError("counts")
+        arrays = open_arrays(vdir, counts)
+        documents = read_documents(vdir)
+        if len(documents) != counts["documents"]:
+            raise IndexCorrupt(f"{name}: record counts differ from the manifest")
         content = IndexContent(
             documents=documents,
-            chunks=chunks,
-            sentences=sentences,
-            chunk_vectors=_read_npy(vdir / "chunk_vectors.npy", len(chunks)),
-            sentence_vectors=_read_npy(vdir / "sentence_vectors.npy", len(sentences)),
-            sentence_tokens=_read_jsonl(vdir / "sentence_tokens.jsonl"),
-            chunk_tokens=_read_jsonl(vdir / "chunk_tokens.jsonl"),
+            chunks=chunk_table(arrays, documents),
+            sentences=sentence_table(arrays, documents),
+            chunk_vectors=arrays.chunk_vectors,
+            sentence_vectors=arrays.sentence_vectors,
+            sentence_tokens=token_lists(arrays, "sentence"),
+            chunk_tokens=token_lists(arrays, "chunk"),
         )
+        vocabulary = arrays.vocabulary.ids
         snapshot = IndexSnapshot(
             version=name,
             manifest=manifest,
             content=content,
-            chunk_dense=_load_dense(vdir, manifest, "chunks.faiss", content.chunk_vectors),
-            sentence_dense=_load_dense(
-                vdir, manifest, "sentences.faiss", content.sentence_vectors),
-            chunk_bm25=LexicalIndex.load(vdir / "bm25-chunks"),
-            sentence_bm25=LexicalIndex.load(vdir / "bm25-sentences"),
+            arrays=arrays,
+            chunk_dense=_load_dense(vdir, manifest, "chunks.faiss", arrays.chunk_vectors),
+            sentence_dense=_load_dense(vdir, manifest, "sentences.faiss",
+                                       arrays.sentence_vectors),
+            chunk_bm25=LexicalIndex.load(vdir / "bm25-chunks", vocabulary),
+            sentence_bm25=LexicalIndex.load(vdir / "bm25-sentences", vocabulary),
             lease=lease,
         )
     except (TypeError, ValueError, KeyError, RuntimeError, OSError) as exc:
         raise IndexCorrupt(f"{name}: records are unreadable ({type(exc).__name__})") from exc
-    counts = {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)}
-    if manifest.get("counts") != counts:
-        raise IndexCorrupt(f"{name}: record counts {counts} differ from the manifest")
-    if len(snapshot.chunk_dense) != len(chunks) or len(snapshot.sentence_dense) != len(sentences):
+    if (len(snapshot.chunk_dense) != counts["chunks"]
+            or len(snapshot.sentence_dense) != counts["sentences"]):
         raise IndexCorrupt(f"{name}: dense index sizes do not match the records")
     return snapshot
+
+
+@dataclass
+class PreviousVersion:
+    """The current version opened for an ingest to reuse: verified, leased, its documents read
+    one at a time (``units``)."""
+
+    version: str
+    manifest: dict[str, Any]
+    units: PreviousUnits
+    lease: VersionLease | None
+
+    def close(self) -> None:
+        self.units.close()
+        if self.lease is not None:
+            self.lease.close()
+
+
+def open_previous(index_dir: Path) -> PreviousVersion:
+    """CURRENT's version with every checksum verified, for ingest (which holds writer_lock, so
+    CURRENT stays put). Raises IndexNotFound / IndexCorrupt / IndexMismatch like load_snapshot."""
+    pointer = read_current(index_dir)
+    if pointer is None:
+        raise IndexNotFound(f"no index at {index_dir}")
+    name, expected_sha = pointer
+    held = acquire_lease(index_dir, name)
+    try:
+        vdir = index_dir / name
+        if not vdir.is_dir():
+            raise IndexCorrupt(f"CURRENT names {name}, which does not exist")
+        manifest = verify_manifest_and_files(vdir, expected_sha)
+        try:
+            units = PreviousUnits(vdir, manifest["counts"])
+        except (TypeError, ValueError, KeyError, OSError) as exc:
+            raise IndexCorrupt(f"{name}: records are unreadable ({type(exc).__name__})") from exc
+    except BaseException:
+        if held is not None:
+            held.close()
+        raise
+    return PreviousVersion(name, manifest, units, held)
 
 
 def load_snapshot(

@@ -14,9 +14,8 @@ from .chunk import chunk_sentences
 from .deadline import Deadline
 from .embed import Encoder, ReportsProgress
 from .lexical import join_line_hyphens, tokenize
-from .records import Chunk, DocumentRecord, Sentence, Span
+from .records import Chunk, DocumentRecord, DocUnits, Sentence, Span
 from .segment import split_sentences
-from .store import IndexSnapshot
 
 
 @dataclass(frozen=True)
@@ -26,19 +25,6 @@ class Segmented:
     record: DocumentRecord
     sentences: list[Sentence]
     chunks: list[Chunk]
-
-
-@dataclass(frozen=True)
-class DocUnits:
-    """One document's share of the index: records, vectors and tokens."""
-
-    record: DocumentRecord
-    sentences: list[Sentence]
-    chunks: list[Chunk]
-    sentence_vectors: np.ndarray
-    chunk_vectors: np.ndarray
-    sentence_tokens: list[list[str]]
-    chunk_tokens: list[list[str]]
 
 
 def segment_record(
@@ -116,28 +102,3 @@ def embed_units(
         sentence_tokens=[tokenize(s.text) for s in sentences],
         chunk_tokens=[tokenize(c.text) for c in chunks],
     )
-
-
-def units_from_snapshot(snapshot: IndexSnapshot) -> dict[str, DocUnits]:
-    """Each document's units in an index version, so an unchanged file is not embedded again."""
-    content = snapshot.content
-    out: dict[str, DocUnits] = {}
-    s_at = c_at = 0
-    for record in content.documents:
-        s_end = s_at
-        while s_end < len(content.sentences) and content.sentences[s_end].doc_id == record.doc_id:
-            s_end += 1
-        c_end = c_at
-        while c_end < len(content.chunks) and content.chunks[c_end].doc_id == record.doc_id:
-            c_end += 1
-        out[record.doc_id] = DocUnits(
-            record=record,
-            sentences=content.sentences[s_at:s_end],
-            chunks=content.chunks[c_at:c_end],
-            sentence_vectors=content.sentence_vectors[s_at:s_end],
-            chunk_vectors=content.chunk_vectors[c_at:c_end],
-            sentence_tokens=content.sentence_tokens[s_at:s_end],
-            chunk_tokens=content.chunk_tokens[c_at:c_end],
-        )
-        s_at, c_at = s_end, c_end
-    return out

@@ -9,6 +9,12 @@ factory string to the collection: fewer IVF lists when the collection is small, 
 it is too small to train a product quantizer at all (a small collection is cheap to scan anyway).
 Training uses a fixed-seed sample, so large builds stay fast and every build is reproducible.
 
+Vectors may come from a ``.npy`` file on disk (``NpyRows``): the training sample is read from it,
+the index is filled a block at a time and the recall check scans it a block at a time, so a build
+holds a block and the index, never the whole array. An exact ("Flat") index is no FAISS index at
+all: FAISS's IndexFlat owns a copy of its vectors, so exact search runs FAISS's own kernel
+(``faiss.knn``, what IndexFlatIP.search calls) over the caller's array, which may be a memory map.
+
 An approximate index is only as good as its search parameters (nprobe, efSearch, k_factor_rf), and
 FAISS's defaults (nprobe 1, efSearch 16, k_factor 1) lose many true neighbours. ``build`` therefore
 measures recall@10 against exact search on a fixed-seed sample of the collection and picks the
@@ -25,6 +31,8 @@ from typing import Any
 
 import faiss
 import numpy as np
+
+from .npy_stream import NpyRows
 
 # FAISS warns below 39 training points per centroid (k-means quality); below 1 it refuses.
 POINTS_PER_CENTROID = 39
@@ -86,16 +94,53 @@ def skip_polysemous_training(index: faiss.Index) -> None:
             part.do_polysemous_training = False
 
 
-def _training_sample(vectors: np.ndarray, factory: str) -> np.ndarray:
+class _InMemory:
+    """An array with NpyRows's reading interface (the whole array is one block)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.array = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.shape: tuple[int, ...] = self.array.shape
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def blocks(self) -> list[tuple[int, np.ndarray]]:
+        return [(0, self.array)] if len(self.array) else []
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.array[rows]
+
+
+Rows = _InMemory | NpyRows
+
+
+def _rows(vectors: np.ndarray | Rows) -> Rows:
+    return vectors if isinstance(vectors, NpyRows | _InMemory) else _InMemory(vectors)
+
+
+def _training_sample(vectors: Rows, factory: str) -> np.ndarray:
     """At most TRAIN_POINTS_PER_CENTROID points per centroid of the largest trained part, drawn
     with a fixed seed (k-means over every vector of a 1M collection would take many minutes)."""
     ivf = _IVF.search(factory)
     centroids = max(int(ivf.group(1)) if ivf else 0, _pq_centroids(factory), 1)
     limit = TRAIN_POINTS_PER_CENTROID * centroids
     if len(vectors) <= limit:
-        return vectors
+        return vectors.take(np.arange(len(vectors)))
     rows = np.sort(np.random.default_rng(0).choice(len(vectors), size=limit, replace=False))
-    return vectors[rows]
+    return vectors.take(rows)
+
+
+def _exact_neighbours(queries: np.ndarray, vectors: Rows, k: int) -> np.ndarray:
+    """Ids of the top-k inner products of each query over all rows, a block at a time."""
+    if isinstance(vectors, _InMemory):
+        return faiss.knn(queries, vectors.array, k, metric=faiss.METRIC_INNER_PRODUCT)[1]
+    heap = faiss.ResultHeap(len(queries), k, keep_max=True)
+    for start, block in vectors.blocks():
+        scores, ids = faiss.knn(queries, block, min(k, len(block)),
+                                metric=faiss.METRIC_INNER_PRODUCT)
+        heap.add_result(scores, np.where(ids >= 0, ids + start, -1))
+    heap.finalize()
+    return heap.I
 
 
 @dataclass(frozen=True)
@@ -165,14 +210,14 @@ class _RecallProbe:
     """Recall@10 of an index against exact search, on stored vectors as queries: each query's own
     row is left out of both lists (finding itself says nothing about its neighbours)."""
 
-    def __init__(self, index: faiss.Index, vectors: np.ndarray, queries: int) -> None:
+    def __init__(self, index: faiss.Index, vectors: Rows, queries: int) -> None:
         self.index = index
         self.k = min(RECALL_K, len(vectors) - 1)
         rng = np.random.default_rng(_TUNING_SEED)
         self.rows = np.sort(rng.choice(len(vectors), size=min(queries, len(vectors)),
                                        replace=False))
-        self.queries = np.ascontiguousarray(vectors[self.rows])
-        _, exact = faiss.knn(self.queries, vectors, self.k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+        self.queries = np.ascontiguousarray(vectors.take(self.rows))
+        exact = _exact_neighbours(self.queries, vectors, self.k + 1)
         self.exact = [self._drop_self(row, ids) for row, ids in zip(self.rows, exact, strict=True)]
 
     def _drop_self(self, row: int, ids: np.ndarray) -> set[int]:
@@ -188,7 +233,8 @@ class _RecallProbe:
         return round(hits / (len(self.rows) * self.k), 4)
 
 
-def tune(index: faiss.Index, vectors: np.ndarray, fixed: tuple[tuple[str, int], ...] | None = None,
+def tune(index: faiss.Index, vectors: np.ndarray | Rows,
+         fixed: tuple[tuple[str, int], ...] | None = None,
          queries: int = TUNING_QUERIES) -> SearchTuning:
     """Choose (or, with ``fixed``, just measure) the search parameters of ``index`` over
     ``vectors`` and leave them set on it. Each parameter in turn, the later ones held at their
@@ -197,7 +243,7 @@ def tune(index: faiss.Index, vectors: np.ndarray, fixed: tuple[tuple[str, int], 
     if not knobs or len(vectors) < 2:
         return EXACT if isinstance(faiss.downcast_index(index), faiss.IndexFlat) else \
             SearchTuning(fixed or (), 1.0, 0)
-    probe = _RecallProbe(index, vectors, queries)
+    probe = _RecallProbe(index, _rows(vectors), queries)
     if fixed is None:
         chosen = {name: grid[-1] for name, grid in knobs}
         for name, grid in knobs:
@@ -213,58 +259,99 @@ def tune(index: faiss.Index, vectors: np.ndarray, fixed: tuple[tuple[str, int], 
     return SearchTuning(fixed, probe.recall(fixed), len(probe.rows))
 
 
+def is_exact(factory: str, count: int) -> bool:
+    """Whether ``factory`` (a setting, "|params" allowed) gives an exact index for ``count``
+    vectors: then no FAISS file is built or stored, search scans the vectors."""
+    return fit_factory(split_factory(factory)[0], count) == "Flat"
+
+
 class VectorIndex:
-    def __init__(self, index: faiss.Index, tuning: SearchTuning | None = None) -> None:
+    """A FAISS index with its search parameters, or exact search over an array of vectors."""
+
+    def __init__(self, index: faiss.Index | None, tuning: SearchTuning | None = None,
+                 vectors: np.ndarray | None = None) -> None:
         self._index = index
+        # The rows an exact index scans (None for a FAISS index); a memory map is not copied.
+        self._vectors = vectors
         # None: loaded without a record of its parameters (an index written before tuning).
         self.tuning = tuning
 
     @classmethod
-    def build(cls, vectors: np.ndarray, factory: str = "Flat") -> VectorIndex:
-        """Index ``vectors`` with ``fit_factory(factory, len(vectors))`` and tune its search
-        parameters (``tune``); an invalid factory string raises ValueError naming it."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        dim = vectors.shape[1]
+    def exact_over(cls, vectors: np.ndarray) -> VectorIndex:
+        """Exact inner-product search over ``vectors`` (float32, C order), which is not copied."""
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or not vectors.flags.c_contiguous:
+            raise ValueError("exact search needs a C-ordered float32 matrix")
+        return cls(None, EXACT, vectors)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray | NpyRows, factory: str = "Flat") -> VectorIndex:
+        """Index ``vectors`` (an array, or a ``.npy`` file read a block at a time) with
+        ``fit_factory(factory, len(vectors))`` and tune its search parameters (``tune``); an
+        invalid factory string raises ValueError naming it. A fitted "Flat" is ``exact_over``
+        the vectors (read into memory when they are a file)."""
+        rows = _rows(vectors)
+        dim = rows.shape[1]
         factory, fixed = split_factory(factory)
-        fitted = fit_factory(factory, len(vectors))
+        fitted = fit_factory(factory, len(rows))
+        if fitted == "Flat":
+            return cls.exact_over(rows.array if isinstance(rows, _InMemory) else
+                                  rows.take(np.arange(len(rows))))
         try:
             index = faiss.index_factory(dim, fitted, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
             raise ValueError(f"invalid FAISS factory string {factory!r} for dim {dim}") from exc
         if not index.is_trained:
             skip_polysemous_training(index)
-            index.train(_training_sample(vectors, fitted))
-        if len(vectors):
-            index.add(vectors)
-        return cls(index, tune(index, vectors, fixed))
+            index.train(_training_sample(rows, fitted))
+        for _, block in rows.blocks():
+            index.add(block)
+        return cls(index, tune(index, rows, fixed))
 
     @classmethod
     def from_bytes(cls, data: bytes, tuning: SearchTuning | None = None) -> VectorIndex:
-        """Deserialise; with ``tuning`` (from the manifest), search with its parameters."""
-        loaded = cls(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), tuning)
+        """Deserialise; with ``tuning`` (from the manifest), search with its parameters. A Flat
+        index (as versions before format 3 stored) becomes exact search over its vectors."""
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        flat = faiss.downcast_index(index)
+        if isinstance(flat, faiss.IndexFlat) and flat.metric_type == faiss.METRIC_INNER_PRODUCT:
+            return cls.exact_over(faiss.vector_to_array(flat.codes).view(np.float32)
+                                  .reshape(flat.ntotal, flat.d))
+        loaded = cls(index, tuning)
         if tuning is not None:
             set_search_params(loaded, tuning.as_string())
         return loaded
 
     def to_bytes(self) -> bytes:
-        return faiss.serialize_index(self._index).tobytes()
+        if self._vectors is not None:  # an exact index as FAISS would store it
+            flat = faiss.IndexFlatIP(self.dim)
+            flat.add(self._vectors)
+            return faiss.serialize_index(flat).tobytes()
+        return faiss.serialize_index(self._faiss).tobytes()
+
+    @property
+    def _faiss(self) -> faiss.Index:
+        if self._index is None:
+            raise TypeError("an exact index has no FAISS index")
+        return self._index
 
     @property
     def exact(self) -> bool:
-        """A Flat index holds nothing but the vectors, so it can be rebuilt from them."""
-        return isinstance(faiss.downcast_index(self._index), faiss.IndexFlat)
+        """Exact search over the vectors: nothing to store beside them, nothing to tune."""
+        return self._vectors is not None
 
     @property
     def description(self) -> str:
         """What was built, e.g. "IndexIVFPQ" (the factory may have been adapted to the size)."""
-        return type(faiss.downcast_index(self._index)).__name__
+        if self._vectors is not None:
+            return "IndexFlat"
+        return type(faiss.downcast_index(self._faiss)).__name__
 
     @property
     def dim(self) -> int:
-        return int(self._index.d)
+        return int(self._vectors.shape[1] if self._vectors is not None else self._faiss.d)
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return len(self._vectors) if self._vectors is not None else int(self._faiss.ntotal)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) for one query vector; ids are row numbers, -1 rows removed."""
@@ -272,7 +359,10 @@ class VectorIndex:
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self._index.search(query, k)
+        if self._vectors is not None:
+            scores, ids = faiss.knn(query, self._vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+        else:
+            scores, ids = self._faiss.search(query, k)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
@@ -281,15 +371,16 @@ def set_search_params(index: VectorIndex, params: str) -> None:
     """Apply runtime parameters such as "efSearch=64", "nprobe=16" or "k_factor_rf=8" (a refined
     index re-ranks k_factor_rf x k candidates); an empty string leaves the defaults. An exact
     (Flat) index, e.g. a small collection's fallback, has nothing to tune and ignores them."""
-    if params and not isinstance(faiss.downcast_index(index._index), faiss.IndexFlat):
+    if params and not index.exact and not isinstance(faiss.downcast_index(index._faiss),
+                                                         faiss.IndexFlat):
         # faiss's type stub says int; the call takes the "name=value,..." string too
-        faiss.ParameterSpace().set_index_parameters(index._index, params)  # type: ignore[arg-type]
+        faiss.ParameterSpace().set_index_parameters(index._faiss, params)  # type: ignore[arg-type]
 
 
-def served_recall(index: VectorIndex, vectors: np.ndarray, queries: int = TUNING_QUERIES) -> float:
+def served_recall(index: VectorIndex, vectors: np.ndarray | NpyRows,
+                  queries: int = TUNING_QUERIES) -> float:
     """Recall@10 of ``index`` with the parameters it has now, measured as ``tune`` measures it
     (the same fixed-seed sample of ``vectors``, the vectors it indexes)."""
-    if len(vectors) < 2:
+    if len(vectors) < 2 or index.exact:  # exact search is what recall is measured against
         return 1.0
-    return _RecallProbe(index._index, np.ascontiguousarray(vectors, dtype=np.float32),
-                        queries).recall(())
+    return _RecallProbe(index._faiss, _rows(vectors), queries).recall(())

@@ -1,24 +1,81 @@
-"""Lookups over a loaded index version, computed once when the engine starts.
+"""Lookups over a loaded index version, from the arrays ingest wrote (nothing rebuilt per sentence).
 
-Rows are positions in the snapshot's sentence and chunk lists (documents sorted by id, units by
-ordinal), so a document's sentences are contiguous and a chunk's sentences are a row range.
+Rows are positions in the snapshot's sentence and chunk tables (documents sorted by id, units by
+ordinal), so a document's sentences are contiguous and a chunk's sentences are a row range. Per
+sentence, the token set, bigrams and IDF are derived on demand from the memory-mapped token ids
+and document frequencies, so start-up and memory do not grow with a Python object per sentence.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, overload
 
 import numpy as np
 
-from index.records import DocumentRecord
+from index.records import ROLES, DocumentRecord
 from index.store import IndexSnapshot
 from index.titles import name_title
 
 from .language.en import Mention, Quantity, mentions, quantities
 
 CONTEXT_TITLE_WORDS = 12
+_HEADING = ROLES.index("heading")
+T = TypeVar("T")
+
+
+class _PerRow(Sequence[T]):
+    """A value per sentence made from its tokens when asked for (not kept)."""
+
+    def __init__(self, tokens: Sequence[list[str]], make: Callable[[list[str]], T]) -> None:
+        self._tokens, self._make = tokens, make
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    @overload
+    def __getitem__(self, row: int) -> T: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[T]: ...
+    def __getitem__(self, row: int | slice) -> T | list[T]:
+        if isinstance(row, slice):
+            return [self._make(tokens) for tokens in self._tokens[row]]
+        return self._make(self._tokens[row])
+
+
+def _bigrams(tokens: list[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(zip(tokens, tokens[1:], strict=False))
+
+
+class _Idf(Mapping[str, float]):
+    """IDF of every token some sentence holds, from the document frequencies stored at ingest;
+    a token no sentence holds is not in it."""
+
+    def __init__(self, ids: dict[str, int], tokens: Sequence[str], df: np.ndarray,
+                 sentences: int) -> None:
+        self._ids, self._tokens, self._df = ids, tokens, df
+        self._n = max(sentences, 1)
+
+    def _frequency(self, token: str) -> int:
+        found = self._ids.get(token)
+        return 0 if found is None else int(self._df[found])
+
+    def __getitem__(self, token: str) -> float:
+        f = self._frequency(token)
+        if not f:
+            raise KeyError(token)
+        return math.log(1.0 + (self._n - f + 0.5) / (f + 0.5))
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, str) and self._frequency(token) > 0
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._tokens[i] for i in np.flatnonzero(self._df).tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._df))
 
 
 @dataclass(frozen=True)
@@ -29,9 +86,10 @@ class Corpus:
     chunk_first_row: np.ndarray  # chunk row -> first sentence row
     chunk_last_row: np.ndarray  # chunk row -> one past its last sentence row
     owner_chunk: np.ndarray  # sentence row -> owning chunk row
-    sentence_token_sets: list[frozenset[str]]
-    sentence_bigrams: list[frozenset[tuple[str, str]]]
-    idf: dict[str, float]
+    sentence_doc: np.ndarray  # sentence row -> document row
+    sentence_token_sets: Sequence[frozenset[str]]
+    sentence_bigrams: Sequence[frozenset[tuple[str, str]]]
+    idf: Mapping[str, float]
     answerable: np.ndarray  # sentence row -> may it be an answer (a question or heading never)
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
@@ -42,43 +100,25 @@ class Corpus:
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
-        content = snapshot.content
-        base: dict[str, int] = {}
-        for row, sentence in enumerate(content.sentences):
-            base.setdefault(sentence.doc_id, row)
-        chunk_base: dict[str, int] = {}
-        for row, chunk in enumerate(content.chunks):
-            chunk_base.setdefault(chunk.doc_id, row)
-        first = np.array([base[c.doc_id] + c.first_sentence for c in content.chunks], np.int64)
-        last = np.array([base[c.doc_id] + c.last_sentence for c in content.chunks], np.int64)
-        owner = np.array(
-            [chunk_base[s.doc_id] + s.chunk_ordinal for s in content.sentences], np.int64
-        )
-        token_sets = [frozenset(tokens) for tokens in content.sentence_tokens]
-        bigrams = [frozenset(zip(t, t[1:], strict=False)) for t in content.sentence_tokens]
-        df: Counter[str] = Counter()
-        for tokens in token_sets:
-            df.update(tokens)
-        n = max(len(token_sets), 1)
-        idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        answerable = np.array(
-            [
-                s.role != "heading" and not s.text.rstrip("’”\"') ").endswith("?")
-                for s in content.sentences
-            ],
-            dtype=bool,
-        )
+        arrays, content = snapshot.arrays, snapshot.content
+        sentences, chunks = arrays.sentences, arrays.chunks
+        first = arrays.documents["first_sentence"].tolist()
+        tokens = content.sentence_tokens
         return cls(
             snapshot=snapshot,
-            answerable=answerable,
             documents={d.doc_id: d for d in content.documents},
-            sentence_base=base,
-            chunk_first_row=first,
-            chunk_last_row=last,
-            owner_chunk=owner,
-            sentence_token_sets=token_sets,
-            sentence_bigrams=bigrams,
-            idf=idf,
+            sentence_base={d.doc_id: row for d, row in zip(content.documents, first,
+                                                           strict=True)},
+            chunk_first_row=chunks["first"],
+            chunk_last_row=chunks["last"],
+            owner_chunk=sentences["chunk"],
+            sentence_doc=sentences["doc"],
+            # A set of the stored list, as ever: the same iteration order, so sums over it match.
+            sentence_token_sets=_PerRow(tokens, frozenset),
+            sentence_bigrams=_PerRow(tokens, _bigrams),
+            idf=_Idf(arrays.vocabulary.ids, arrays.vocabulary.tokens, arrays.sentence_token_df,
+                     len(tokens)),
+            answerable=(sentences["role"] != _HEADING) & ~sentences["question"],
         )
 
     def sentence_mentions(self, row: int) -> list[Mention]:
@@ -96,8 +136,8 @@ class Corpus:
 
     def same_document(self, row: int, other: int) -> bool:
         """Is ``other`` a sentence row of the same document as ``row``?"""
-        sentences = self.snapshot.content.sentences
-        return 0 <= other < len(sentences) and sentences[other].doc_id == sentences[row].doc_id
+        doc = self.sentence_doc
+        return 0 <= other < len(doc) and bool(doc[other] == doc[row])
 
     def neighbours(self, row: int) -> list[int]:
         """The sentences just before and after ``row`` in its document."""

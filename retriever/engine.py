@@ -32,6 +32,7 @@ from .schema import Answer, Citation, RetrieverTrace, SearchHit
 from .weights import ScoringModel
 
 Mode = Literal["hybrid", "dense", "bm25"]
+# Longer than any real question; the HTTP schema enforces the same bound before the engine runs.
 MAX_QUESTION_CHARS = 1000
 
 
@@ -54,13 +55,16 @@ def validate_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> 
 
 @dataclass(frozen=True)
 class EngineParams:
+    """How the engine answers. Settings choose the last three; the rest keep the values the
+    pre-ranker and the answer model were fitted with, and only evaluation varies them (a deeper
+    ``fusion.depth`` for retrieval-only sets)."""
+
     fusion: FusionParams = field(default_factory=FusionParams)
     candidate_chunks: int = 10  # fused chunks whose sentences are pre-ranked
     candidate_sentences: int = 30  # plus the best sentences by dense similarity
     top_k: int = 5  # citations returned
     answer_candidates: int | None = None  # N pre-ranked sentences the reader reads (None: its own)
     abstain_below: float | None = None  # confidence threshold (None: the reader's fitted default)
-    max_question_chars: int = MAX_QUESTION_CHARS
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ class Engine:
         return Retrieval(fused, vector, tokens, dense_sentences, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
     def candidates(self, question: str, mode: Mode = "hybrid") -> Candidates:
-        question = validate_question(question, self.params.max_question_chars)
+        question = validate_question(question)
         found = self._retrieve(question, mode)
         fused, vector, tokens = found.fused, found.vector, found.tokens
         t0 = time.perf_counter()
@@ -333,7 +337,7 @@ class Engine:
     def search(
         self, query: str, top_k: int | None = None, mode: Mode = "hybrid"
     ) -> list[SearchHit]:
-        query = validate_question(query, self.params.max_question_chars)
+        query = validate_question(query)
         fused = self._retrieve(query, mode).fused
         hits = []
         for hit in fused[: top_k or self.params.top_k]:

@@ -14,8 +14,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FusionParams:
-    rrf_k: float = 60.0
-    dense_weight: float = 1.0
+    # Constants, not settings: the pre-ranker's rank features were fitted on this fusion.
+    rrf_k: float = 60.0  # the k of Cormack et al., who found results flat around it
+    dense_weight: float = 1.0  # equal weights: RRF's plain sum, no retriever favoured
     bm25_weight: float = 1.0
     sentence_weight: float = 1.0
     depth: int = 50  # how many hits each retriever contributes

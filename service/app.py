@@ -33,7 +33,7 @@ from .ratelimit import RateLimiter
 from .runtime import EngineLoader, EngineRunner, shareable
 from .settings import Settings
 from .slack_post import ResponsePoster
-from .wiring import make_encoder, make_reader, open_engine
+from .wiring import EncoderFactory, make_encoder, make_reader, open_engine
 
 log = logging.getLogger("citeqa.service")
 
@@ -54,13 +54,14 @@ class DefaultEngineLoader:
     the loader thread while the engine threads answer, so both must be safe to share (see
     runtime.py; an ONNX Runtime session is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, make_encoder: EncoderFactory = make_encoder) -> None:
+        self._make_encoder = make_encoder  # the model seam (tests pass their fake)
         self._encoder: Encoder | None = None
         self._reader: AnswerModel | None = None
 
     def __call__(self, settings: Settings) -> Engine:
         if self._encoder is None:  # only the loader thread calls this
-            self._encoder = shareable(make_encoder(settings, for_questions=True), settings)
+            self._encoder = shareable(self._make_encoder(settings, for_questions=True), settings)
         if self._reader is None:
             self._reader = make_reader(settings)
         return open_engine(settings, self._encoder, self._reader)
@@ -99,11 +100,8 @@ def create_app(
             metrics=metrics,
             runner=EngineRunner(settings, loader, metrics),
             feedback=FeedbackStore(settings.feedback_db),
-            poster=ResponsePoster(
-                allowed_prefixes=settings.slack_response_url_prefixes,
-                max_posts=settings.slack_max_posts, window_s=settings.slack_post_window_s,
-                timeout_s=settings.slack_post_timeout_s, metrics=metrics,
-            ),
+            poster=ResponsePoster(allowed_prefixes=settings.slack_response_url_prefixes,
+                                  metrics=metrics),
             api_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             slack_limiter=RateLimiter(settings.slack_rate_limit_per_minute,
                                       settings.slack_rate_limit_burst),

@@ -29,10 +29,11 @@ from index.store import IndexBusy, IndexNotFound, PublishFailed, load_snapshot
 from retriever.answer_model import AnswerModelError
 from retriever.engine import Engine, QuestionError, validate_question
 from retriever.schema import Answer
-from retriever.weights import WEIGHTS_PATH, ScoringModel
+from retriever.weights import ScoringModel
 
+from . import wiring
 from .settings import Settings
-from .wiring import make_encoder, make_reader
+from .wiring import EncoderFactory, make_reader
 
 if TYPE_CHECKING:
     from index.pipeline import IngestReport
@@ -178,7 +179,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = ingest(
         given,
         settings.index_dir,
-        make_encoder(settings),
+        args.make_encoder(settings),
         dataclasses.replace(settings.ingest_config(),
                             follow_external_symlinks=args.follow_external_symlinks),
         mode="replace" if args.replace else "add",
@@ -226,15 +227,16 @@ def render_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def open_for_question(settings: Settings) -> Engine:
+def open_for_question(
+    settings: Settings, make_encoder: EncoderFactory = wiring.make_encoder
+) -> Engine:
     """The index first, the models last: a missing or corrupt index is reported before the
     encoder is loaded (or exported, on a machine's first use)."""
     snapshot = load_snapshot(settings.index_dir)
     try:
         return Engine(
-            snapshot, make_encoder(settings, for_questions=True),
-            ScoringModel.load(settings.weights_path or WEIGHTS_PATH), settings.engine_params(),
-            make_reader(settings),
+            snapshot, make_encoder(settings, for_questions=True), ScoringModel.load(),
+            settings.engine_params(), make_reader(settings),
         )
     except BaseException:
         snapshot.close()
@@ -242,8 +244,8 @@ def open_for_question(settings: Settings) -> Engine:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    question = validate_question(args.question, settings.max_question_chars)
-    engine = open_for_question(settings)
+    question = validate_question(args.question)
+    engine = open_for_question(settings, args.make_encoder)
     answer = engine.ask(question, top_k=args.top_k, debug=args.debug)
     if args.json:
         print(answer.model_dump_json(indent=2, exclude_none=not args.debug))
@@ -271,11 +273,14 @@ def _max_pages(value: str) -> int:
     return int(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(make_encoder: EncoderFactory = wiring.make_encoder) -> argparse.ArgumentParser:
+    """Every verb's parser. ``make_encoder`` is the model seam: the verbs that embed (ingest, ask,
+    serve) build their encoder with ``args.make_encoder``; a test passes its fake here."""
     parser = argparse.ArgumentParser(
         prog="citeqa", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.set_defaults(make_encoder=make_encoder)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="what to do (citeqa COMMAND --help for its options)")
     p = sub.add_parser(
@@ -377,8 +382,10 @@ def _os_problem(exc: OSError) -> str:
     return f"{exc.strerror or exc}{where}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, *, make_encoder: EncoderFactory = wiring.make_encoder
+) -> int:
+    args = build_parser(make_encoder).parse_args(argv)
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -36,7 +36,8 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Slack and the widget send a few KB; even the 256 KB Slack body limit needs only ~26 KB/s.
+# Slack and the widget send a few KB; even a body at Slack's 256 KB limit arrives in time at
+# 26 KB/s (256 KB over this deadline).
 REQUEST_READ_DEADLINE_S = 10.0
 # Far more than one instance answers at once; each idle connection costs a socket buffer and an fd.
 MAX_OPEN_CONNECTIONS = 4096

@@ -63,7 +63,7 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import DefaultEngineLoader, create_app
     from .connections import raise_fd_limit
     from .wiring import limit_threads
 
@@ -75,7 +75,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # starved accepting and shedding (S3: shed p99 3.3 s with two engine threads). 0.5 ms keeps
     # the loop responsive at a small cost in thread switches.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    app = create_app(settings)
+    app = create_app(settings, engine_loader=DefaultEngineLoader(args.make_encoder))
 
     def _reload(signum: int, frame: FrameType | None) -> None:
         service = getattr(app.state, "service", None)  # absent until the lifespan has started

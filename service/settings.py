@@ -1,5 +1,10 @@
 """The one typed settings object: environment variables prefixed ``CITEQA_`` and an optional
-``.env``. Only the service layer reads the environment; everything below takes plain arguments."""
+``.env``. Only the service layer reads the environment; everything below takes plain arguments.
+
+Only what a deployer chooses is a setting (paths, the model, limits, threads, secrets). Values the
+models were fitted with (chunking, BM25, fusion, candidate counts) are constants beside their use:
+``IngestConfig``, ``EngineParams`` and ``FusionParams`` defaults, varied only by evaluation code.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from index.config import IngestConfig
 from index.embed import DEFAULT_ENCODER_BACKEND, DEFAULT_MODEL, EncoderBackend
 from retriever.engine import EngineParams
-from retriever.fusion import FusionParams
 
 
 class Settings(BaseSettings):
@@ -21,15 +25,15 @@ class Settings(BaseSettings):
 
     index_dir: Path = Path("var/index")
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers directory, or the bundled "
-                       "all-MiniLM-L6-v2; 'hashing:<dim>' selects the test encoder")
-    embed_batch_size: int = Field(64, ge=1, le=4096)
+                       "all-MiniLM-L6-v2")
     encoder_backend: EncoderBackend = Field(
         DEFAULT_ENCODER_BACKEND, description="how the model runs: 'onnx-fp32' (the fp32 "
         "weights on ONNX Runtime: the same vectors as torch; serving never imports torch and "
         "answers on several threads), 'torch' (fp32 sentence-transformers) or 'onnx-int8' (an "
         "int8 quantization, faster still, ~0.99 cosine to fp32). The ONNX graphs are exported "
         "locally from the same weights once (seconds to minutes, with progress on stderr) and "
-        "cached. onnx-fp32 and torch share an "
+        "cached in ~/.cache/citeqa/encoders ($XDG_CACHE_HOME/citeqa/encoders when that is "
+        "set). onnx-fp32 and torch share an "
         "embedding space, so an index built by one is queried by the other; an onnx-int8 index "
         "needs onnx-int8",
     )
@@ -37,17 +41,9 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="texts the ONNX backends embed at once, one thread each "
         "(null: one per core when ingesting; torch_threads in processes that answer questions)",
     )
-    encoder_cache_dir: Path | None = Field(
-        None, description="where the ONNX exports are cached (default: ~/.cache/citeqa/encoders)"
-    )
-    weights_path: Path | None = Field(None, description="scoring model JSON (default: bundled)")
 
     # ingest
-    chunk_size: int = Field(1000, ge=100, le=20_000)
-    chunk_overlap: int = Field(150, ge=0, le=5_000)
     faiss_factory: str = "Flat"
-    bm25_k1: float = Field(1.2, gt=0)
-    bm25_b: float = Field(0.75, ge=0, le=1)
     max_file_bytes: int = Field(50_000_000, ge=1)
     keep_versions: int = Field(3, ge=1)
     version_grace_s: float = Field(
@@ -58,13 +54,6 @@ class Settings(BaseSettings):
 
     # query
     top_k: int = Field(5, ge=1, le=50)
-    rrf_k: float = Field(60.0, gt=0)
-    dense_weight: float = Field(1.0, ge=0)
-    bm25_weight: float = Field(1.0, ge=0)
-    sentence_weight: float = Field(1.0, ge=0)
-    fusion_depth: int = Field(50, ge=1, le=1000)
-    candidate_chunks: int = Field(10, ge=1, le=200)
-    candidate_sentences: int = Field(30, ge=0, le=1000)
     answer_model_dir: Path | None = Field(
         None, description="the answer model directory (default: the bundled one); its "
         "answer_model.json names the file, its sha256 and what it was fitted with",
@@ -83,7 +72,6 @@ class Settings(BaseSettings):
         "is most of a question's time: two threads halve it when the cores are free; they do "
         "not spin-wait, so concurrent questions share the cores without busy loops)",
     )
-    max_question_chars: int = Field(1000, ge=1, le=1000)
 
     # service
     widget_origins: list[str] = Field(default_factory=list)
@@ -111,9 +99,6 @@ class Settings(BaseSettings):
     slack_inline_ms: int = Field(2000, ge=0, le=2800, description="wait this long (from the "
                                  "request's arrival) for an inline Slack answer before "
                                  "acknowledging and posting to response_url")
-    slack_max_posts: int = Field(5, ge=1, le=5, description="response_url posts per window")
-    slack_post_window_s: int = Field(1800, ge=1)
-    slack_post_timeout_s: float = Field(5.0, gt=0, le=30)
     slack_response_url_prefixes: list[str] = Field(
         default_factory=lambda: ["https://hooks.slack.com/"],
         description="response_url values the service will post to (anything else is refused)",
@@ -154,11 +139,7 @@ class Settings(BaseSettings):
 
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(
-            chunk_size=self.chunk_size,
-            chunk_overlap=self.chunk_overlap,
             faiss_factory=self.faiss_factory,
-            bm25_k1=self.bm25_k1,
-            bm25_b=self.bm25_b,
             max_file_bytes=self.max_file_bytes,
             keep_versions=self.keep_versions,
             version_grace_s=self.version_grace_s,
@@ -166,17 +147,7 @@ class Settings(BaseSettings):
 
     def engine_params(self) -> EngineParams:
         return EngineParams(
-            fusion=FusionParams(
-                rrf_k=self.rrf_k,
-                dense_weight=self.dense_weight,
-                bm25_weight=self.bm25_weight,
-                sentence_weight=self.sentence_weight,
-                depth=self.fusion_depth,
-            ),
-            candidate_chunks=self.candidate_chunks,
-            candidate_sentences=self.candidate_sentences,
             top_k=self.top_k,
             answer_candidates=self.answer_candidates,
             abstain_below=self.abstain_threshold,
-            max_question_chars=self.max_question_chars,
         )

@@ -4,7 +4,7 @@ Corpus text and questions are untrusted: in mrkdwn only ``&``, ``<`` and ``>`` a
 characters, so exactly those three are escaped (anything more shows up as ``We&#39;ve``), and a
 document that contains ``<!channel>`` or ``<https://evil|click>`` renders as that text, pinging and
 linking nobody. Every text is cut to fit its element's limit after escaping, and the whole message
-stays far below the ~12k characters where Slack starts refusing blocks (bolt-js#2509).
+stays far below the roughly 12,000 characters where Slack starts refusing blocks (bolt-js#2509).
 """
 
 from __future__ import annotations

@@ -20,6 +20,12 @@ from .metrics import Metrics
 
 log = logging.getLogger("citeqa.slack")
 
+# Slack's own budget for one response_url (5 posts within 30 minutes), so not a setting.
+SLACK_MAX_POSTS = 5
+SLACK_POST_WINDOW_S = 1800.0
+# A post is a background delivery nobody waits on; one Slack has not taken by then is given up.
+POST_TIMEOUT_S = 5.0
+
 
 class PostBudget:
     def __init__(self, max_posts: int, window_s: float, *, max_urls: int = 10_000) -> None:
@@ -47,8 +53,8 @@ class PostBudget:
 
 class ResponsePoster:
     def __init__(
-        self, *, allowed_prefixes: list[str], max_posts: int, window_s: float, timeout_s: float,
-        metrics: Metrics,
+        self, *, allowed_prefixes: list[str], metrics: Metrics, max_posts: int = SLACK_MAX_POSTS,
+        window_s: float = SLACK_POST_WINDOW_S, timeout_s: float = POST_TIMEOUT_S,
     ) -> None:
         self.allowed_prefixes = tuple(allowed_prefixes)
         self.budget = PostBudget(max_posts, window_s)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from index.embed import Encoder, load_encoder
 from retriever.answer_model import MODEL_DIR, AnswerModel, Reader
-from retriever.engine import Engine
-from retriever.weights import WEIGHTS_PATH, ScoringModel
+from retriever.engine import Engine, EngineParams
+from retriever.weights import ScoringModel
 
 from .settings import Settings
+
+
+class EncoderFactory(Protocol):
+    """The model seam: builds the encoder that settings describe (``make_encoder``). The command
+    line and the app take one, so a test can run them with its own fake encoder."""
+
+    def __call__(self, settings: Settings, *, for_questions: bool = False) -> Encoder: ...
 
 
 def limit_threads(settings: Settings) -> None:
@@ -35,10 +44,7 @@ def make_encoder(settings: Settings, *, for_questions: bool = False) -> Encoder:
     threads = settings.encoder_threads
     if for_questions and threads is None:
         threads = settings.torch_threads
-    return load_encoder(
-        settings.model, batch_size=settings.embed_batch_size, backend=settings.encoder_backend,
-        threads=threads, cache_dir=settings.encoder_cache_dir,
-    )
+    return load_encoder(settings.model, backend=settings.encoder_backend, threads=threads)
 
 
 def make_reader(settings: Settings) -> AnswerModel:
@@ -46,10 +52,12 @@ def make_reader(settings: Settings) -> AnswerModel:
 
 
 def open_engine(
-    settings: Settings, encoder: Encoder | None = None, reader: Reader | None = None
+    settings: Settings, encoder: Encoder | None = None, reader: Reader | None = None, *,
+    params: EngineParams | None = None,
 ) -> Engine:
-    model = ScoringModel.load(settings.weights_path or WEIGHTS_PATH)
+    """An engine on ``settings.index_dir``; ``params`` replaces the settings' engine parameters
+    (a benchmark's own, such as a deeper fusion for retrieval-only sets)."""
     return Engine.open(
-        settings.index_dir, encoder or make_encoder(settings, for_questions=True), model,
-        settings.engine_params(), reader or make_reader(settings),
+        settings.index_dir, encoder or make_encoder(settings, for_questions=True),
+        ScoringModel.load(), params or settings.engine_params(), reader or make_reader(settings),
     )

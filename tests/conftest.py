@@ -13,11 +13,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from index.embed import (  # noqa: E402
     DEFAULT_MODEL,
     Encoder,
-    HashingEncoder,
     SentenceTransformerEncoder,
     load_encoder,
 )
 from index.pipeline import ingest  # noqa: E402
+from tests.fake_encoder import HashingEncoder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
@@ -37,6 +37,7 @@ def torch_encoder() -> SentenceTransformerEncoder:
 
 @pytest.fixture()
 def hashing_encoder() -> HashingEncoder:
+    """The fake at the model seam (tests/fake_encoder.py)."""
     return HashingEncoder(dim=64)
 
 

@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
+from index.embed import Encoder
 from retriever.engine import Engine
 from service.app import create_app
 from service.serve_cli import uvicorn_config
@@ -71,7 +72,10 @@ def http_post(url: str, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, timeout=kwargs.pop("timeout", HTTP_TIMEOUT), **kwargs)
 
 
-def make_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
+def make_settings(index_dir: Path, tmp: Path, *, encoder: Encoder | None = None,
+                  **overrides: Any) -> Settings:
+    """Settings for a test server; ``encoder``: the fake it will run with, if not the real model
+    (the answer model is then described as fitted for it)."""
     values: dict[str, Any] = {
         "index_dir": index_dir,
         "feedback_db": tmp / "feedback.sqlite3",
@@ -81,7 +85,7 @@ def make_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
         "slack_rate_limit_burst": 10_000,
     }
     values.update(overrides)
-    values = with_answer_model(values, tmp)
+    values = with_answer_model(values, tmp, encoder)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

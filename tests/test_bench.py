@@ -1,5 +1,5 @@
-"""`citeqa bench`: the step logic, the targets, and a whole quick run on a tiny index with the test
-encoder (real uvicorn on 127.0.0.1, real load generator; no timing is asserted)."""
+"""`citeqa bench`: the step logic, the targets, and a whole quick run on the seed index with the
+real models (real uvicorn on 127.0.0.1, real load generator; no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from eval.bench.measure import Latency
 from eval.bench.report import Target
 from eval.bench.server import process_cpu_seconds, process_memory
 from eval.bench.throughput import Step, best_step, should_stop
-from tests.answer_fixture import with_answer_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,18 +80,18 @@ def tiny_index(tmp_path: Path, hashing_encoder) -> Path:
     return index_dir
 
 
-def test_quick_bench_end_to_end(tmp_path: Path, tiny_index: Path, monkeypatch) -> None:
+def test_quick_bench_end_to_end(tmp_path: Path, seed_index: Path, monkeypatch) -> None:
+    """What a benchmark measures is the product, so the run uses the real models; the encoder
+    comparison (several backends, an int8 index) is left out as ``--no-encoders`` does."""
     from eval.bench.report import write
     from eval.bench.run import QUICK, BenchConfig, run
     from service.settings import Settings
 
     monkeypatch.chdir(REPO)
-    settings = Settings(
-        **with_answer_model({"index_dir": tiny_index, "model": "hashing:64"}, tmp_path)
-    )
+    settings = Settings(index_dir=seed_index)
     sizes = QUICK.__class__(**{**QUICK.__dict__, "concurrencies": (1, 2), "step_requests": 20})
     out = tmp_path / "out"
-    results = run(BenchConfig(settings=settings, sizes=sizes, out=out))
+    results = run(BenchConfig(settings=settings, sizes=sizes, out=out, encoders=False))
     json_path, md_path = write(results, out)
 
     data = json.loads(json_path.read_text())

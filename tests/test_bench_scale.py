@@ -1,9 +1,8 @@
-"""The scale benchmark end to end at small sizes (seconds), its recall arithmetic, the generated
-data, and a smoke test of the peers section (skipped unless the `bench` extra is installed)."""
+"""The scale benchmark end to end at small sizes (seconds), its recall arithmetic and the generated
+data (the peers section is tested in tests/test_peers.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -119,22 +118,3 @@ def test_latency_percentiles() -> None:
     assert lat.p50_ms == 3.0 and lat.count == 5
     with pytest.raises(ValueError):
         Latency.of([])
-
-
-@pytest.mark.skipif(
-    importlib.util.find_spec("txtai") is None
-    or importlib.util.find_spec("langchain_community") is None,
-    reason="peers need the optional extra: pip install -e '.[bench]'",
-)
-def test_peers_smoke(seed_index) -> None:
-    from eval.bench.peers import render as render_peers
-    from eval.bench.peers import run_peers
-    from eval.datasets import Question
-
-    questions = [Question("q1", "How many jobs will the partnership create?", ("40,000",),
-                          ("none",), "squad", "test", passage="")]
-    report = run_peers(seed_index, questions, systems=["langchain", "txtai"],
-                       log=lambda line: None)
-    assert [s.system for s in report.systems] == ["langchain", "txtai"]
-    assert all(s.error is None and s.latency for s in report.systems)
-    assert "## Peers" in render_peers(report)[0]

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from service.cli import EXIT_FAIL, EXIT_USAGE, build_parser, main
+from tests import fake_citeqa
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_main(argv: list[str]) -> int:
+    """``citeqa`` with the fake encoder at its model seam: no real model needed."""
+    return fake_citeqa.main(argv, dim=32)
 
 
 @pytest.fixture()
@@ -127,7 +133,6 @@ def test_ingest_skips_a_symlink_out_of_the_folder_unless_asked_to_follow_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEQA_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("CITEQA_MODEL", "hashing:32")  # the model seam: no real model needed
     secret = tmp_path / "outside" / "secret.txt"
     secret.parent.mkdir()
     secret.write_text("The vault code is kept outside the corpus.\n", encoding="utf-8")
@@ -136,12 +141,12 @@ def test_ingest_skips_a_symlink_out_of_the_folder_unless_asked_to_follow_it(
     (corpus / "notes.txt").write_text("The corpus has one ordinary note.\n", encoding="utf-8")
     (corpus / "secret.txt").symlink_to(secret)
 
-    assert main(["ingest", "corpus", "--quiet"]) == 0
+    assert fake_main(["ingest", "corpus", "--quiet"]) == 0
     out = capsys.readouterr()
     assert "secret.txt" in out.err and "--follow-external-symlinks" in out.err
     assert ": 1 documents," in out.out and "skipped 1)" in out.out
 
-    assert main(["ingest", "corpus", "--quiet", "--follow-external-symlinks"]) == 0
+    assert fake_main(["ingest", "corpus", "--quiet", "--follow-external-symlinks"]) == 0
     out = capsys.readouterr()
     assert "secret.txt" not in out.err and ": 2 documents," in out.out
 
@@ -151,10 +156,10 @@ def test_ask_with_an_answer_model_not_fitted_for_the_index_is_one_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEQA_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("CITEQA_MODEL", "hashing:32")  # an index the shipped model was not fitted on
     (tmp_path / "note.txt").write_text("One note about ferries.\n", encoding="utf-8")
-    assert main(["ingest", "note.txt", "--quiet"]) == 0
+    # The fake encoder's index: one the shipped answer model was not fitted on.
+    assert fake_main(["ingest", "note.txt", "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["ask", "Which ferries run?"]) == EXIT_FAIL
+    assert fake_main(["ask", "Which ferries run?"]) == EXIT_FAIL
     line = one_line(capsys.readouterr().err)
     assert "was not fitted for this index" in line

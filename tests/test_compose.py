@@ -29,11 +29,11 @@ def test_counted_nouns_are_their_own_context():
 
 def test_a_citation_says_where_its_quote_sits(tmp_path):
     """Line and section of a citation, on a real (hashing-encoder) index of a markdown file."""
-    from index.embed import HashingEncoder
     from index.pipeline import IngestConfig, ingest
     from index.store import load_snapshot
     from retriever.compose import citation_for, sentence_span
     from retriever.corpus import Corpus
+    from tests.fake_encoder import HashingEncoder
 
     docs = tmp_path / "docs"
     docs.mkdir()

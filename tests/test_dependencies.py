@@ -25,6 +25,7 @@ FIRST_PARTY = {"index", "retriever", "service", "eval", "tests"}
 DISTRIBUTION = {
     "Stemmer": "pystemmer", "bs4": "beautifulsoup4", "docx": "python-docx",
     "faiss": "faiss-cpu", "sklearn": "scikit-learn", "yaml": "pyyaml",
+    "frontmatter": "python-frontmatter",
 }
 # Modules that come with a declared distribution (starlette with fastapi).
 PROVIDED_BY = {"starlette": "fastapi"}

@@ -1,6 +1,7 @@
-"""The evaluation harness end to end on a tiny index built with the hashing test encoder: in-process
-(all modes), over HTTP against a local server speaking the service's JSON contract, through the
-``citeqa eval`` command line, with the report files, the "what got worse" diff and the gate."""
+"""The evaluation harness end to end on a tiny index built with the fake encoder: in-process (all
+modes), over HTTP against a local server speaking the service's JSON contract, with the report
+files, the "what got worse" diff and the gate; and the ``citeqa eval`` command line on the real
+seed index with the real models (the verb builds its engine as the product does)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,10 @@ from eval.harness import (
     run,
     score_answer,
 )
-from index.embed import HashingEncoder
 from index.pipeline import IngestConfig, ingest
 from retriever.engine import Engine
 from service.cli import main as citeqa
-from tests.answer_fixture import answer_model_for
+from tests.fake_encoder import HashingEncoder
 from tests.fake_reader import WordOverlapReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,7 +195,7 @@ def test_http_run_against_the_real_service_matches_in_process(
     and gets exactly the answers the engine gives in-process."""
     helpers = pytest.importorskip("tests.service_helpers")
     settings = lambda url: helpers.make_settings(  # noqa: E731
-        index_dir, tmp_path, model="hashing:64", rate_limit_per_minute=1200.0,
+        index_dir, tmp_path, encoder=HashingEncoder(dim=64), rate_limit_per_minute=1200.0,
         rate_limit_burst=3)
     with helpers.running(settings, lambda _settings: engine) as live:
         over_http = run(QUESTIONS, HttpTarget(live.url), dataset="tiny", split="test",
@@ -228,15 +228,10 @@ def test_unreachable_service_is_a_failed_run_not_a_report(tmp_path: Path) -> Non
 
 
 def test_cli_runs_the_gold_set_and_diffs_against_the_previous_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, seed_index: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    index = tmp_path / "seed-index"
-    ingest([ROOT / "seeds"], index, HashingEncoder(dim=64), IngestConfig(), progress=False)
-    monkeypatch.setenv("CITEQA_MODEL", "hashing:64")
-    monkeypatch.setenv(
-        "CITEQA_ANSWER_MODEL_DIR", str(answer_model_for("hashing:64", tmp_path / "answer-model"))
-    )
-    monkeypatch.setenv("CITEQA_INDEX_DIR", str(index))
+    monkeypatch.setenv("CITEQA_INDEX_DIR", str(seed_index))
     out = tmp_path / "results"
     args = ["eval", "--limit", "6", "--modes", "hybrid,bm25", "--out", str(out), "--quiet"]
     assert citeqa(args) == 0

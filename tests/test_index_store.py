@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index.embed import HashingEncoder
 from index.manifest import IndexCorrupt, IndexMismatch, encode_manifest, sha256_file
 from index.pipeline import IngestConfig, ingest
 from index.store import (
@@ -23,6 +23,7 @@ from index.store import (
 )
 from retriever.engine import Engine
 from retriever.weights import ScoringModel
+from tests.fake_encoder import HashingEncoder
 
 from .conftest import SEEDS
 from .fake_reader import WordOverlapReader
@@ -250,3 +251,54 @@ def test_faiss_matches_brute_force(tmp_path, hashing_encoder):
         expected = np.lexsort((np.arange(len(exact)), -exact))[:10]
         np.testing.assert_allclose(scores, exact[ids], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(np.sort(exact[expected]), np.sort(scores), rtol=1e-5, atol=1e-5)
+
+
+def _rewrite_format(index_dir: Path, version: str, format_version: int) -> None:
+    """Make ``version`` read as written in another format (consistent checksums)."""
+    path = index_dir / version / "manifest.json"
+    manifest = json.loads(path.read_text())
+    data = encode_manifest({**manifest, "format_version": format_version})
+    path.write_bytes(data)
+    (index_dir / CURRENT).write_text(f"{version} {hashlib.sha256(data).hexdigest()}\n")
+
+
+def test_an_older_format_is_refused_with_what_to_do_and_rebuilt_by_the_next_ingest(
+        tmp_path, hashing_encoder):
+    """Format 3 stores per-unit arrays: a format 2 index cannot be served, and the next ingest
+    rebuilds it from the sources it recorded (not from the defaults)."""
+    docs = _copy_seeds(tmp_path / "docs")
+    ix = tmp_path / "ix"
+    first = ingest([docs], ix, hashing_encoder, progress=False)
+    _rewrite_format(ix, first.version, 2)
+    with pytest.raises(IndexMismatch, match="older citeqa built it: run `citeqa ingest`"):
+        load_snapshot(ix)
+    again = ingest([], ix, hashing_encoder, mode="add", default_paths=[tmp_path / "elsewhere"],
+                   progress=False)
+    assert again.published and len(again.embedded) == 5 and "cannot be reused" in again.note
+    with load_snapshot(ix) as snap:
+        assert snap.manifest["format_version"] == 3 and len(snap.content.documents) == 5
+
+
+def _mapped(array: np.ndarray) -> bool:
+    """Whether ``array`` is a view of a memory map (not a copy in memory)."""
+    base = array
+    while base is not None and not isinstance(base, np.memmap | mmap.mmap):
+        base = getattr(base, "base", None)
+    return base is not None
+
+
+def test_served_records_are_views_of_memory_mapped_arrays(tmp_path, hashing_encoder):
+    """Serving maps the vectors and tables (no copy, nothing rebuilt per sentence) and the exact
+    index searches the mapped vectors themselves."""
+    ingest([SEEDS], tmp_path, hashing_encoder, progress=False)
+    with load_snapshot(tmp_path) as snap:
+        for array in (snap.content.sentence_vectors, snap.content.chunk_vectors,
+                      snap.arrays.sentences, snap.arrays.chunks,
+                      snap.arrays.sentence_token_ids):
+            assert _mapped(array)
+        assert snap.sentence_dense._vectors is snap.content.sentence_vectors
+        rows = [json.loads(line)
+                for line in (tmp_path / snap.version / "sentences.jsonl").open()]
+        assert [s.__dict__ for s in snap.content.sentences] == rows
+        chunks = [json.loads(line) for line in (tmp_path / snap.version / "chunks.jsonl").open()]
+        assert [c.__dict__ for c in snap.content.chunks] == chunks

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from index.embed import HashingEncoder
 from index.pipeline import ingest
+from tests.fake_encoder import HashingEncoder
 
 from .conftest import SEEDS
 

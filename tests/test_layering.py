@@ -22,14 +22,6 @@ ALLOWED = {
     "service": {"index", "retriever"},
     "eval": {"index", "retriever", "service"},
 }
-# Deep retriever imports in eval that are still to move to the public API: (file, module).
-# A stale entry fails test_the_exemptions_are_still_needed, so the list only shrinks.
-NOT_YET_PUBLIC = {
-    ("eval/bench/peer_systems.py", "retriever.engine"),
-    ("eval/bench/peer_systems.py", "retriever.weights"),
-}
-
-
 def _modules(package: str) -> Iterator[tuple[str, Path]]:
     for path in sorted((REPO / package).rglob("*.py")):
         if ".venv" in path.parts or "results" in path.relative_to(REPO).parts:
@@ -93,17 +85,11 @@ def test_eval_uses_the_retriever_public_api_only() -> None:
         if layer != "eval" or target.split(".")[0] != "retriever":
             continue
         if target != "retriever":
-            if (rel, target) not in NOT_YET_PUBLIC:
-                wrong.append(f"{rel}:{line} imports {target} (use `from retriever import ...`)")
+            wrong.append(f"{rel}:{line} imports {target} (use `from retriever import ...`)")
         elif not names or not set(names) <= public:
             wrong.append(f"{rel}:{line} takes {sorted(set(names) - public) or 'the package'} "
                          "from retriever, outside retriever.__all__")
     assert wrong == []
-
-
-def test_the_exemptions_are_still_needed() -> None:
-    found = {(rel, target) for layer, rel, target, _n, _l in _all_imports() if layer == "eval"}
-    assert found >= NOT_YET_PUBLIC, f"no longer imported: {sorted(NOT_YET_PUBLIC - found)}"
 
 
 def test_the_scan_sees_the_imports_it_checks(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Parsers, splitters and model libraries that ingest (or the torch backend) needs and serving never.
 INGEST_ONLY = ("langchain_text_splitters", "bs4", "lxml", "pypdf", "docx", "torch",
-               "sentence_transformers")
+               "sentence_transformers", "frontmatter")
 
 PROBE = """
 import json, sys

@@ -48,7 +48,7 @@ def reloads(metrics: Metrics, outcome: str) -> float:
 
 def run_with_runner(index_dir: Path, tmp: Path, body: Callable[[EngineRunner], Any]) -> Any:
     async def main() -> Any:
-        runner = EngineRunner(make_settings(index_dir, tmp, model="hashing:32"), loader, Metrics())
+        runner = EngineRunner(make_settings(index_dir, tmp, encoder=encoder()), loader, Metrics())
         try:
             await runner.load()
             return await body(runner)
@@ -167,7 +167,7 @@ def test_admin_reload_needs_loopback_and_the_token(tmp_path):
     v1 = publish(ix, corpus, "m1")
 
     def settings(url: str) -> Settings:
-        return make_settings(ix, tmp_path, model="hashing:32", admin_token=TOKEN)
+        return make_settings(ix, tmp_path, encoder=encoder(), admin_token=TOKEN)
 
     with running(settings, loader) as live:
         url = live.url + "/admin/reload"
@@ -194,7 +194,7 @@ def test_admin_reload_needs_loopback_and_the_token(tmp_path):
 def test_admin_reload_does_not_exist_without_a_token(tmp_path):
     ix, corpus = tmp_path / "ix", make_corpus(tmp_path)
     publish(ix, corpus, "m1")
-    with running(lambda url: make_settings(ix, tmp_path, model="hashing:32"), loader) as live:
+    with running(lambda url: make_settings(ix, tmp_path, encoder=encoder()), loader) as live:
         r = http_post(live.url + "/admin/reload", headers={"authorization": f"Bearer {TOKEN}"})
         assert r.status_code == 404
 
@@ -214,7 +214,7 @@ def test_a_citation_resolves_to_its_version_after_a_reingest_and_is_410_once_col
     auth = {"authorization": f"Bearer {TOKEN}"}
 
     def settings(url: str) -> Settings:
-        return make_settings(ix, tmp_path, model="hashing:32", admin_token=TOKEN)
+        return make_settings(ix, tmp_path, encoder=encoder(), admin_token=TOKEN)
 
     with running(settings, loader) as live:
         answer = http_post(live.url + "/v1/ask",

@@ -15,11 +15,16 @@ from index.manifest import encode_manifest
 from index.pipeline import ingest
 from index.source_set import SourceError
 from index.store import load_snapshot
-from service.cli import main
+from tests import fake_citeqa
 
 from .conftest import SEEDS
 
 SEED_IDS = sorted(p.stem for p in SEEDS.iterdir())
+
+
+def main(argv: list[str]) -> int:
+    """``citeqa`` with the fake encoder at its model seam: no real model needed."""
+    return fake_citeqa.main(argv, dim=32)
 
 
 def _corpus(tmp_path: Path) -> tuple[Path, Path]:
@@ -138,7 +143,6 @@ def test_cli_adds_reports_per_source_and_names_a_missing_one(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEQA_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("CITEQA_MODEL", "hashing:32")  # the model seam: no real model needed
     seeds, mine = _corpus(tmp_path)
     assert main(["ingest", "--quiet"]) == 0  # a new index: seeds/ of the working folder
     capsys.readouterr()

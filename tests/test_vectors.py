@@ -176,3 +176,37 @@ def test_ingest_records_the_tuned_params_and_loading_serves_with_them(tmp_path, 
             assert dense.tuning is not None and dense.tuning.params == (("efSearch", ef),)
             hnsw = faiss.downcast_index(dense._index)
             assert hnsw.hnsw.efSearch == ef
+
+
+def test_exact_search_over_a_memory_map_is_faiss_flat_bit_for_bit(tmp_path) -> None:
+    """Exact search runs FAISS's own kernel over the mapped .npy: the same scores, ids and tie
+    order as the IndexFlatIP the vectors used to be copied into."""
+    import faiss
+
+    vectors = _unit_rows(3000, 48, seed=5)
+    vectors[100] = vectors[7]  # ties, broken by id as FAISS breaks them
+    np.save(tmp_path / "v.npy", vectors)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    exact = VectorIndex.exact_over(mapped)
+    flat = faiss.IndexFlatIP(48)
+    flat.add(vectors)
+    for query in [vectors[7], *_unit_rows(50, 48, seed=6)]:
+        scores, ids = exact.search(query, 20)
+        want_scores, want_ids = flat.search(query.reshape(1, -1), 20)
+        assert np.array_equal(ids, want_ids[0]) and np.array_equal(scores, want_scores[0])
+    assert exact.exact and exact.description == "IndexFlat" and len(exact) == 3000
+
+
+def test_approximate_build_from_a_file_equals_the_build_from_memory(tmp_path, monkeypatch) -> None:
+    """Read a block at a time (training sample, adds, recall check), an IVF index is the one
+    built from the array in memory."""
+    from index import npy_stream
+    from index.npy_stream import NpyRows
+
+    vectors = _clustered_rows(3000)
+    np.save(tmp_path / "v.npy", vectors)
+    monkeypatch.setattr(npy_stream, "BLOCK_ROWS", 257)
+    from_file = VectorIndex.build(NpyRows(tmp_path / "v.npy"), "IVF32,PQ8x4")
+    in_memory = VectorIndex.build(vectors, "IVF32,PQ8x4")
+    assert from_file.to_bytes() == in_memory.to_bytes()
+    assert from_file.tuning == in_memory.tuning

@@ -18,9 +18,15 @@ import pytest
 from index.store import load_snapshot
 from index.web import WebLimits, WebSourceError, mirror_site
 from index.web_urls import UrlRefused, page_stem
-from service.cli import EXIT_FAIL, EXIT_USAGE, main
+from service.cli import EXIT_FAIL, EXIT_USAGE
+from tests import fake_citeqa
 
 AGENT = "citeqa/test"
+
+
+def main(argv: list[str]) -> int:
+    """``citeqa`` with the fake encoder at its model seam: no real model needed."""
+    return fake_citeqa.main(argv, dim=32)
 
 
 def _page(title: str, body: str) -> bytes:
@@ -190,21 +196,20 @@ def test_refused_and_unreachable_sites(site: Site, tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def hashing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def work_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CITEQA_INDEX_DIR", str(tmp_path / "var" / "index"))
-    monkeypatch.setenv("CITEQA_MODEL", "hashing:32")  # the model seam: no real model needed
     return tmp_path
 
 
 def test_ingest_a_url_indexes_the_pages_with_their_urls(
-    site: Site, hashing_env: Path, capsys: pytest.CaptureFixture[str]
+    site: Site, work_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest", site.root, "--quiet"]) == 0
     err = capsys.readouterr().err
     assert f"citeqa: skipped {site.root}missing: HTTP 404" in err.splitlines()
-    assert (hashing_env / "var" / "web" / f"127_0_0_1_{site.port}").is_dir()
-    snapshot = load_snapshot(hashing_env / "var" / "index")
+    assert (work_env / "var" / "web" / f"127_0_0_1_{site.port}").is_dir()
+    snapshot = load_snapshot(work_env / "var" / "index")
     try:
         docs = {d.doc_id: (d.url, d.title) for d in snapshot.content.documents}
     finally:
@@ -217,7 +222,7 @@ def test_ingest_a_url_indexes_the_pages_with_their_urls(
 
 
 def test_ingest_url_errors_are_one_line(
-    site: Site, hashing_env: Path, capsys: pytest.CaptureFixture[str]
+    site: Site, work_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest", "ftp://127.0.0.1/docs"]) == EXIT_USAGE
     assert capsys.readouterr().err.strip().count("\n") == 0

@@ -2,7 +2,7 @@
 
 Sections run one after another (never two at once: they would share the cores), each returning a
 typed result; ``report`` turns the lot into JSON and markdown. A section whose inputs are missing
-(no SQuAD index, a test encoder where the real model is needed) is recorded as skipped, with why.
+(no SQuAD index) or that was left out (``--no-encoders``) is recorded as skipped, with why.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class BenchConfig:
     sizes: Sizes = field(default_factory=Sizes)
     squad_index: Path | None = None  # None: no SQuAD section
     corpus: Path = Path("seeds")  # what the ingest section ingests
-    encoders: bool = True  # fp32 vs int8 side by side (needs the real model)
+    encoders: bool = True  # fp32 vs int8 side by side, and the ingest runs per backend
     profile: bool = True
     scale: bool = False
     peers: bool = False
@@ -140,14 +140,12 @@ def run(config: BenchConfig) -> BenchResults:
         sec["service_memory_after_load"] = process_memory(served.pid)
     _say("cold start")
     sec["cold_start"] = coldstart.cold_start(env, sizes.cold_starts)
-    if config.encoders and not settings.model.startswith("hashing:") and (
-            settings.encoder_backend != INT8):
-        _serve_int8(config, settings, results, questions, timed, warm)
-
-    if config.encoders and not settings.model.startswith("hashing:"):
+    if config.encoders:
+        if settings.encoder_backend != INT8:
+            _serve_int8(config, settings, results, questions, timed, warm)
         _encoders(config, settings, results)
     else:
-        results.skipped["encoders"] = "the real model is needed (a test encoder is configured)"
+        results.skipped["encoders"] = "left out (--no-encoders)"
     _optional_sections(config, results)
     results.load_average_end = load_average()
     return results
@@ -165,8 +163,7 @@ def _serve_int8(config: BenchConfig, settings: Any, results: BenchResults,
     sizes, sec = config.sizes, results.sections
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-int8-") as tmp:
         index_dir = Path(tmp) / "index"
-        encoder = load_encoder(settings.model, backend=INT8,
-                               cache_dir=settings.encoder_cache_dir)
+        encoder = load_encoder(settings.model, backend=INT8)
         _say(f"{INT8}: indexing the seeds")
         ingest_corpus([config.corpus], index_dir, encoder, settings.ingest_config(),
                       progress=False)
@@ -219,7 +216,7 @@ def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None
 
     sizes, sec = config.sizes, results.sections
     _say("encoder backends: export (cached after the first run)")
-    prepare_export(settings.model, settings.encoder_cache_dir)
+    prepare_export(settings.model)
     source = config.squad_index or settings.index_dir
     texts = ingest.chunk_texts(_current_version(source), sizes.encode_texts)
     model_path = resolve_model_path(settings.model)
@@ -228,9 +225,8 @@ def _encoders(config: BenchConfig, settings: Any, results: BenchResults) -> None
     def pair(threads: int | None) -> dict[str, Any]:
         torch.set_num_threads(threads or os.cpu_count() or 1)  # None: every core, as ingest does
         return {
-            "torch": load_encoder(settings.model, batch_size=settings.embed_batch_size),
-            **{backend: load_encoder(settings.model, backend=backend, threads=threads,
-                                     cache_dir=settings.encoder_cache_dir)
+            "torch": load_encoder(settings.model, backend="torch"),
+            **{backend: load_encoder(settings.model, backend=backend, threads=threads)
                for backend in ("onnx-fp32", "onnx-int8")},
         }
 

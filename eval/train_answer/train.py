@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.train_answer.augment import swap_pool, swapped_question
 from eval.train_answer.data import QuestionExamples, read_examples
 
 TRAIN_FILES = ("squad-train", "squad2")
@@ -31,6 +32,9 @@ class TrainConfig:
     shortlist: int = 12  # negatives are drawn from this head of the pre-ranked candidates
     negatives: int = 3  # per answerable question
     unanswerable_negatives: int = 4  # per unanswerable question
+    # per answerable question: its answering sentence beside the question with a name or number
+    # swapped (augment.py), a negative that looks like an answer
+    swap_negatives: int = 0
     epochs: float = 1.0
     batch_size: int = 32
     learning_rate: float = 6e-5
@@ -51,6 +55,7 @@ class Pair:
 
 
 def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[Pair]:
+    rng = random.Random(config.seed)
     pairs: list[Pair] = []
     for item in items:
         head = [c for c in item.candidates[: config.shortlist] if c.label is not None]
@@ -59,6 +64,11 @@ def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[P
         keep = config.negatives if item.answerable else config.unanswerable_negatives
         for c in positives + negatives[:keep]:
             pairs.append(Pair(item.question, c.sentence, c.context, int(c.label or 0), c.span))
+        for c in positives[: config.swap_negatives]:
+            others = swap_pool([x.sentence for x in item.candidates], c.sentence)
+            changed = swapped_question(item.question, c.sentence, c.context, others, rng)
+            if changed is not None:
+                pairs.append(Pair(changed, c.sentence, c.context, 0, None))
     return pairs
 
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.embed import HashingEncoder
 from index.pipeline import IngestConfig, ingest
 from index.store import (
     CURRENT,
@@ -21,6 +20,7 @@ from index.store import (
     load_snapshot,
     verify_version,
 )
+from tests.fake_encoder import HashingEncoder
 
 REPO = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("CITEQA_RELIABILITY_FULL") == "1"

@@ -158,8 +158,8 @@ def _peak_rss_mb() -> float:
 
 
 def main(corpus: str, index: str, max_file_bytes: str) -> None:
-    from index.embed import HashingEncoder
     from index.pipeline import IngestConfig, ingest
+    from tests.fake_encoder import HashingEncoder
 
     started = time.perf_counter()
     report = ingest([Path(corpus)], Path(index), HashingEncoder(dim=32),
@@ -176,9 +176,9 @@ def main(corpus: str, index: str, max_file_bytes: str) -> None:
 
 def long_line(corpus: str, index: str, model_dir: str, question: str) -> None:
     from index.chunk import max_chunk_chars
-    from index.embed import HashingEncoder
     from index.pipeline import IngestConfig, ingest
     from index.store import load_snapshot
+    from tests.fake_encoder import HashingEncoder
 
     config = IngestConfig()
     started = time.perf_counter()

@@ -22,6 +22,8 @@ import numpy as np
 
 from eval.bench.server import process_memory
 from tests.answer_fixture import with_answer_model
+from tests.fake_citeqa import command
+from tests.fake_encoder import HashingEncoder
 
 from .common import REPO
 
@@ -36,15 +38,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve_env(index_dir: Path, workdir: Path, **settings: Any) -> dict[str, str]:
-    """The environment of a ``citeqa serve`` under test: its settings as CITEQA_* variables."""
+def serve_env(index_dir: Path, workdir: Path, *, fake_dim: int | None = None,
+              **settings: Any) -> dict[str, str]:
+    """The environment of a ``citeqa serve`` under test: its settings as CITEQA_* variables.
+    ``fake_dim``: the server will run with the fake encoder of that dimension (see
+    ``ServerProcess``), so the answer model is described as fitted for it."""
     values: dict[str, Any] = {
         "index_dir": index_dir, "feedback_db": workdir / "feedback.sqlite3",
         "rate_limit_per_minute": 1e9, "rate_limit_burst": 1_000_000,
         "admin_token": ADMIN_TOKEN, "torch_threads": 1,
     }
     values.update(settings)
-    values = with_answer_model(values, workdir)
+    fake = None if fake_dim is None else HashingEncoder(dim=fake_dim)
+    values = with_answer_model(values, workdir, fake)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
     env.update({f"CITEQA_{k.upper()}": str(v) for k, v in values.items()})
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
@@ -53,17 +59,20 @@ def serve_env(index_dir: Path, workdir: Path, **settings: Any) -> dict[str, str]
 
 
 class ServerProcess:
-    """``citeqa serve`` in its own process on a free loopback port (its log in ``workdir``)."""
+    """``citeqa serve`` in its own process on a free loopback port (its log in ``workdir``);
+    with ``fake_dim``, the same command with the fake encoder (tests/fake_citeqa.py)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str], *,
+                 fake_dim: int | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"serve-{self.port}.log"
         self._log = self.log_path.open("wb")
         # The working directory is the test's own, so no .env of the checkout is read.
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [str(CITEQA), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(CITEQA), *serve] if fake_dim is None else command(fake_dim, *serve),
             cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

@@ -1,7 +1,7 @@
 """An ingest process for the hot-swap test (S1): each marker read on stdin changes the trial
-document and publishes a new version with the real ingest pipeline (the hashing encoder at the
-model seam), then prints one JSON line: the version and its documents' texts as loaded back from
-that version, which is what the checker holds every citation against.
+document and publishes a new version with the real ingest pipeline (the fake encoder at the model
+seam, tests/fake_encoder.py), then prints one JSON line: the version and its documents' texts as
+loaded back from that version, which is what the checker holds every citation against.
 
     python -m tests.reliability.publisher INDEX_DIR CORPUS_DIR   # then one marker per line
 """

@@ -1,5 +1,6 @@
 """An in-process service for the A-row tests: the real app over a small real index built with the
-hashing encoder (the fake at the model seam), so thousands of requests stay fast."""
+hashing encoder (the fake at the model seam, tests/fake_encoder.py), so thousands of requests stay
+fast."""
 
 from __future__ import annotations
 
@@ -13,19 +14,19 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
-from index.embed import HashingEncoder
 from index.pipeline import ingest
-from service.app import create_app
+from service.app import DefaultEngineLoader, create_app
 from service.settings import Settings
-from service.wiring import open_engine
 from tests.answer_fixture import with_answer_model
+from tests.fake_citeqa import hashing_encoders
+from tests.fake_encoder import HashingEncoder
 from tests.service_helpers import EXTRA_DOCS, SEEDS, LiveServer, running
 
 HASHING_DIM = 32
 
 
 def build_hashing_index(root: Path) -> Path:
-    """seeds/ plus the hostile EXTRA_DOCS, indexed with ``hashing:<dim>``."""
+    """seeds/ plus the hostile EXTRA_DOCS, indexed with the fake encoder of HASHING_DIM."""
     extra = root / "extra-docs"
     extra.mkdir(parents=True, exist_ok=True)
     for name, text in EXTRA_DOCS.items():
@@ -40,15 +41,20 @@ def build_hashing_index(root: Path) -> Path:
 def live_service(index_dir: Path, tmp: Path, *, wait_ready: bool = True,
                  **overrides: Any) -> Iterator[LiveServer]:
     """The real app under real uvicorn on a loopback port, over a hashing-encoder index."""
-    with running(lambda url: hashing_settings(index_dir, tmp, **overrides), open_engine,
+    with running(lambda url: hashing_settings(index_dir, tmp, **overrides), hashing_loader(),
                  wait_ready=wait_ready) as live:
         yield live
 
 
+def hashing_loader() -> DefaultEngineLoader:
+    """The app's own engine loader, building the fake encoder at its seam."""
+    return DefaultEngineLoader(hashing_encoders(HASHING_DIM))
+
+
 def hashing_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
+    """Settings for a service over a fake-encoder index (serve it with ``hashing_loader``)."""
     values: dict[str, Any] = {
         "index_dir": index_dir,
-        "model": f"hashing:{HASHING_DIM}",
         "feedback_db": tmp / "feedback.sqlite3",
         "rate_limit_per_minute": 1e9,
         "rate_limit_burst": 1_000_000,
@@ -56,7 +62,7 @@ def hashing_settings(index_dir: Path, tmp: Path, **overrides: Any) -> Settings:
         "slack_rate_limit_burst": 1_000_000,
     }
     values.update(overrides)
-    values = with_answer_model(values, tmp)
+    values = with_answer_model(values, tmp, HashingEncoder(dim=HASHING_DIM))
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -93,5 +99,5 @@ class ReadyOnStartup:
 
 
 def hashing_app(settings: Settings) -> ReadyOnStartup:
-    """The real app (its lifespan opens the engine with the encoder the settings name)."""
-    return ReadyOnStartup(create_app(settings))
+    """The real app, its engine loader building the fake encoder."""
+    return ReadyOnStartup(create_app(settings, engine_loader=hashing_loader()))

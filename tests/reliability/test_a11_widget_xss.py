@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from index.embed import HashingEncoder
 from index.pipeline import ingest
+from tests.fake_encoder import HashingEncoder
 from tests.widget_helpers import CHROMIUM, CHROMIUM_ARGS, WIDGET_JS, HostSite, Watched
 
 from .common import report

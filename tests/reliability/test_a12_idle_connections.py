@@ -128,8 +128,8 @@ def test_a12_idle_sockets_do_not_block(tmp_path: Path, hashing_index: Path) -> N
     _raise_fd_limit(FLOOD + 1024)
     index_dir = tmp_path / "index"
     copy_index(hashing_index, index_dir)
-    env = serve_env(index_dir, tmp_path, model=f"hashing:{HASHING_DIM}")
-    with ServerProcess(tmp_path, env) as server:
+    env = serve_env(index_dir, tmp_path, fake_dim=HASHING_DIM)
+    with ServerProcess(tmp_path, env, fake_dim=HASHING_DIM) as server:
         server.wait_ready(timeout=180)
         watched, watched_at = _watched(server.port)
         flood_at = time.monotonic()

@@ -101,11 +101,11 @@ def test_a13_slack_keeps_its_share(tmp_path: Path, hashing_index: Path,
                                    receiver: SlackReceiver) -> None:
     index_dir = tmp_path / "index"
     copy_index(hashing_index, index_dir)
-    env = serve_env(index_dir, tmp_path, model=f"hashing:{HASHING_DIM}",
+    env = serve_env(index_dir, tmp_path, fake_dim=HASHING_DIM,
                     max_pending_questions=QUEUE, slack_signing_secret=SLACK_SECRET,
                     slack_response_url_prefixes=json.dumps([receiver.url("/")]),
                     slack_rate_limit_per_minute=1e9, slack_rate_limit_burst=1_000_000)
-    with ServerProcess(tmp_path, env) as server:
+    with ServerProcess(tmp_path, env, fake_dim=HASHING_DIM) as server:
         server.wait_ready(timeout=180)
         rate = asyncio.run(capacity(server.url, QUESTIONS, 3.0))
         http, flooded = asyncio.run(during_flood(server.url, receiver, 3 * rate))

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from index.embed import HashingEncoder
 from service.wiring import open_engine
+from tests.fake_encoder import HashingEncoder
 from tests.service_helpers import running
 
 from .audit import ResponseAudit

@@ -20,11 +20,10 @@ from index.pipeline import IngestConfig, ingest
 from index.store import list_versions
 from retriever.schema import Answer
 from service.slack_blocks import answer_blocks
-from service.wiring import open_engine
 from tests.service_helpers import HTTP_TIMEOUT, running
 
 from .common import REPO, encoder, report
-from .service_app import hashing_settings
+from .service_app import hashing_loader, hashing_settings
 
 CITATIONS = 16
 TOKEN = "d10-admin-token-0123456789abcdef"
@@ -73,7 +72,7 @@ def test_d10_citations_resolve_to_their_version_or_410(tmp_path: Path) -> None:
     answered_by = _publish(ix, corpus)
     auth = {"authorization": f"Bearer {TOKEN}"}
     with (running(lambda url: hashing_settings(ix, tmp_path, admin_token=TOKEN),
-                  open_engine) as live,
+                  hashing_loader()) as live,
           httpx.Client(base_url=live.url, timeout=HTTP_TIMEOUT) as client):
         answers = [client.post("/v1/ask", json={"question": q}).json() for q in QUESTIONS]
         assert {a["index_version"] for a in answers} == {answered_by}

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from index.embed import ModelIdentity
-from index.manifest import IndexMismatch, encode_manifest
+from index.manifest import FORMAT_VERSION, IndexMismatch, encode_manifest
 from index.pipeline import ingest
 from index.store import current_version, load_snapshot, write_version, writer_lock
 from retriever.engine import Engine
@@ -27,18 +27,15 @@ def _republish(ix, change) -> None:
     with load_snapshot(ix) as snap, writer_lock(ix):
         manifest = {k: v for k, v in snap.manifest.items() if k not in ("files", "checksum")}
         change(manifest)
-        write_version(
-            ix, snap.content, manifest, snap.chunk_dense, snap.sentence_dense, snap.chunk_bm25,
-            snap.sentence_bm25, digest="d6d6d6d6",
-        )
+        write_version(ix, snap.content, manifest, digest="d6d6d6d6")
 
 
 def _future_format(ix) -> None:
     """What a later citeqa would leave: a consistent version (manifest and CURRENT hash agree)
-    in format 3, which this one cannot write and must not read."""
+    in a later format, which this one cannot write and must not read."""
     name = current_version(ix)
     manifest = json.loads((ix / name / "manifest.json").read_bytes())
-    data = encode_manifest({**manifest, "format_version": 3})
+    data = encode_manifest({**manifest, "format_version": FORMAT_VERSION + 1})
     (ix / name / "manifest.json").write_bytes(data)
     (ix / "CURRENT").write_text(f"{name} {hashlib.sha256(data).hexdigest()}\n")
 
@@ -69,7 +66,8 @@ CASES = {
     "prefixes": (_set_model("query_prefix", "query: "), encoder, "model query_prefix 'query: '"),
     "tokenizer": (lambda m: m["settings"].__setitem__("tokenizer", "whitespace-0"), encoder,
                   "tokenizer 'whitespace-0'"),
-    "format version": ("future", encoder, "format version 3 != supported 2"),
+    "format version": ("future", encoder,
+                       f"format version {FORMAT_VERSION + 1} != supported {FORMAT_VERSION}"),
     "same-dim model swap": (None, lambda: encoder(seed=7), "model probe sentences embed"),
 }
 

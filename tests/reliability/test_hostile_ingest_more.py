@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from index.embed import HashingEncoder
 from index.pipeline import IngestConfig, ingest
 from index.segment import MAX_TOKEN_CHARS
 from index.store import load_snapshot
 from retriever.compose import MAX_PASSAGE_CHARS, MAX_QUOTE_CHARS, answer_span, citation_for
 from retriever.corpus import Corpus
 from tests.answer_fixture import answer_model_for
+from tests.fake_encoder import HashingEncoder
 
 from .common import FULL, REPO, report
 from .hostile_files import SECRET, write_good, write_link_attacks, write_long_line
@@ -105,7 +105,7 @@ def test_a_long_line_without_a_sentence_break_stays_bounded(tmp_path: Path) -> N
     corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
     good = write_good(corpus)
     question = write_long_line(corpus / "blob.txt", LONG_LINE_BYTES)
-    model_dir = answer_model_for("hashing:32", tmp_path / "answer-model")
+    model_dir = answer_model_for(HashingEncoder(dim=32), tmp_path / "answer-model")
     result = _child("long-line", str(corpus), str(index_dir), str(model_dir), question,
                     timeout=600)
     report(f"Hostile ingest (long line): one {LONG_LINE_BYTES / 1e6:.0f} MB line without "

@@ -130,14 +130,14 @@ async def load_phase(server: ServerProcess, seconds: float | None = None,
 def test_s1_hot_swap_under_load(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     corpus = make_corpus(tmp_path, "m0")
-    env = serve_env(index_dir, tmp_path, model=f"hashing:{DIM}",
+    env = serve_env(index_dir, tmp_path, fake_dim=DIM,
                     max_pending_questions=4 * CLIENTS, limit_concurrency=4 * CLIENTS)
     versions: Versions = {}
     swaps: list[Swap] = []
     with Publisher(index_dir, corpus, {**os.environ, "PYTHONPATH": str(REPO)}) as publisher:
         first = publisher.publish("m0")
         versions[first["version"]] = first["docs"]
-        with ServerProcess(tmp_path, env) as server:
+        with ServerProcess(tmp_path, env, fake_dim=DIM) as server:
             assert server.wait_ready() == first["version"]
             started = time.monotonic()
             with_swaps = asyncio.run(

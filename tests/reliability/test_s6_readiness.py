@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from index.embed import HashingEncoder
 from index.pipeline import ingest
+from tests.fake_encoder import HashingEncoder
 
 from .common import CONFIG, DIM, encoder, make_corpus, report, set_marker
 from .loadgen import ServerProcess, serve_env
@@ -47,8 +47,8 @@ def test_s6_not_ready_until_a_valid_index_is_published(tmp_path: Path) -> None:
         damage(ix, corpus)
         setups[kind] = (ix, corpus)
     servers = {
-        kind: ServerProcess(tmp_path / kind, serve_env(ix, tmp_path / kind, model=f"hashing:{DIM}",
-                                                       reload_poll_s=0.2))
+        kind: ServerProcess(tmp_path / kind, serve_env(ix, tmp_path / kind, fake_dim=DIM,
+                                                       reload_poll_s=0.2), fake_dim=DIM)
         for kind, (ix, _) in setups.items()
     }
     not_ready, ready_s = [], {}
