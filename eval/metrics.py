@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from . import spans
 from .normalize import contains_answer, normalize_answer
 
@@ -378,16 +380,10 @@ def expected_calibration_error(
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by linear interpolation between closest ranks (numpy's
-    default); None for no values."""
+    """The q-th percentile (0..100), numpy's linear interpolation; None for no values."""
     if not values:
         return None
-    # Not np.percentile: its interpolation rounds differently in the last digit, which would
-    # change latency figures stored in the committed summary.json files.
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
 def latency(rows: Sequence[Row], key: str = "latency_ms") -> dict[str, float | None]:

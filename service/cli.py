@@ -3,7 +3,7 @@
 Exit codes: 0 success, 1 failure (nothing usable ingested, index unusable), 2 bad input or usage.
 Every error a user can cause is one line on stderr, never a traceback. Checks that need no model
 (paths, the question, the index) run before the model is loaded: its first use on a machine
-exports it to ONNX, which can take a minute.
+exports it to ONNX, which takes a while.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     raise_fd_limit()  # before uvicorn_config, which sizes the connection bound from it
     # The event loop shares the GIL with the engine threads' Python (scoring). It drops the GIL
     # at every socket call and, by default, waits up to 5 ms to get it back: under overload that
-    # starved accepting and shedding (S3: shed p99 3.3 s with two engine threads). 0.5 ms keeps
+    # starved accepting and shedding (reliability row S3). A shorter interval keeps
     # the loop responsive at a small cost in thread switches.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     app = create_app(settings, engine_loader=DefaultEngineLoader(args.make_encoder))

@@ -119,6 +119,13 @@ def test_encoder_checks_time_each_instance_a_system_has() -> None:
     assert seen.count("ours") == seen.count("fresh") == seen.count("build") == 3 + 3  # + warm-up
 
 
+def test_answers_are_scored_on_held_out_questions_only() -> None:
+    fitted = replace(_question(), split="train")
+    scored = score_replies([fitted, _question()],
+                           [Reply("The Denver Broncos won.", False), Reply("Rain fell.", False)])
+    assert scored["answer_at_1"] == 0.0  # the train-split question's right answer is not counted
+
+
 def test_score_replies_counts_abstentions_as_wrong() -> None:
     scored = score_replies(
         [_question(), _question(), _question()],

@@ -49,7 +49,10 @@ def peers_markdown(report: PeersReport) -> str:
         "",
         "answer@1: the returned sentence contains a gold answer (eval.metrics.answer_correct: "
         "SQuAD normalisation, whole words); an abstention counts as wrong. A longer answer "
-        "contains more by chance, hence its median length. Latency includes retrieval.", "",
+        "contains more by chance, hence its median length. Latency includes retrieval. Every "
+        "question is asked and timed, but answer@1, abstentions and lengths count only the "
+        "sample's test-split questions: citeqa's answer stage was fitted on the train-split "
+        "articles and tuned on the dev ones, the peers on nothing.", "",
     ]
     if report.ratios:
         lines += [
