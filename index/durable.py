@@ -20,6 +20,7 @@ import os
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 Failpoint = Callable[[str], None]
 LEASE_DIR = ".leases"
@@ -153,3 +154,17 @@ def try_exclusive_lease(index_dir: Path, version: str) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def finish_stream(fh: BinaryIO, rel: str, steps: Steps) -> None:
+    """Flush, fsync and close a file written as a stream into a staging version."""
+    fh.flush()
+    steps.at(f"fsync {rel}")
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+def abandon_stream(fh: BinaryIO) -> None:
+    """Close a stream whose file is being thrown away (flushing it may fail: that is fine)."""
+    with contextlib.suppress(OSError):
+        fh.close()

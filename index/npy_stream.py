@@ -9,8 +9,6 @@ Nothing here writes or reads pickles: dtypes are plain or structured numbers.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .durable import Steps
+from .durable import Steps, abandon_stream, finish_stream
 
 _MAGIC = b"\x93NUMPY\x01\x00"  # format 1.0: a header under 64 KiB
 _ALIGN = 64  # numpy aligns the data to this, so memory-mapped rows are aligned for SIMD
@@ -67,14 +65,10 @@ class NpyAppender:
         """Write the real header and fsync; the file is then an ordinary ``.npy``."""
         self._fh.seek(0)
         self._fh.write(_header(self.dtype, (self.rows, *self.row_shape), self._size))
-        self._fh.flush()
-        self._steps.at(f"fsync {self._rel}")
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        finish_stream(self._fh, self._rel, self._steps)
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):  # flushing what is being thrown away may fail
-            self._fh.close()
+        abandon_stream(self._fh)
 
 
 class NpyRows:

@@ -20,10 +20,8 @@ Files of a version (format 3)::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .bm25_build import SENTINEL, write_bm25
-from .durable import Steps, fsync_dir, write_file
+from .durable import Steps, abandon_stream, finish_stream, fsync_dir, write_file
 from .manifest import sha256_file
 from .npy_stream import NpyAppender, NpyRows
 from .records import DocumentRecord, Units
@@ -81,14 +79,10 @@ class _JsonlAppender:
                                for row in rows).encode())
 
     def finish(self) -> None:
-        self._fh.flush()
-        self._steps.at(f"fsync {self._rel}")
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        finish_stream(self._fh, self._rel, self._steps)
 
     def abort(self) -> None:
-        with contextlib.suppress(OSError):  # flushing what is being thrown away may fail
-            self._fh.close()
+        abandon_stream(self._fh)
 
 
 class _TokenWriter:
