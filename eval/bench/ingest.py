@@ -127,7 +127,10 @@ _PUBLISHED = re.compile(
 )
 
 
-def ingest_run(corpus: Path, env: Mapping[str, str], backend: str) -> IngestRun:
+def ingest_run(corpus: Path, env: Mapping[str, str], backend: str,
+               cwd: Path | None = None) -> IngestRun:
+    """One ``citeqa ingest`` of ``corpus`` into a fresh directory, run in ``cwd`` (the checkout
+    whose code it imports; default this one)."""
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-ingest-") as tmp:
         full_env = {**os.environ, **env, "CITEQA_INDEX_DIR": str(Path(tmp) / "index"),
                     "CITEQA_ENCODER_BACKEND": backend}
@@ -136,8 +139,8 @@ def ingest_run(corpus: Path, env: Mapping[str, str], backend: str) -> IngestRun:
         peak = 0
         with log.open("w") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "ingest", "--quiet", str(corpus)],
-                env=full_env, stdout=sink, stderr=subprocess.DEVNULL,
+                [sys.executable, "-m", "service.cli", "ingest", "--quiet", str(corpus.resolve())],
+                env=full_env, stdout=sink, stderr=subprocess.DEVNULL, cwd=cwd,
             )
             # The child's own high-water mark, polled: the kernel's rusage would also count the
             # pages it shared with this (large) process between fork and exec.
