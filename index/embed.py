@@ -50,7 +50,7 @@ class Encoder(Protocol):
         ...
 
 
-# Called with how many more texts are embedded, in text order, as they finish.
+# Called with how many more texts are embedded, as they finish (in any order).
 TextsDone = Callable[[int], None]
 
 

@@ -9,8 +9,9 @@ scales for ``onnx-int8`` (per-tensor scales move the vectors much further from f
 are in eval/results/bench/README.md, "Encoder backends"). The export is cached on disk under
 ``<cache>/<weights sha256[:16]>-<recipe>/`` and built once, on first use or by ``prepare_export``.
 
-Texts run one at a time and unpadded. The model's tokenizer.json pads every text to 128 tokens;
-left on, a short question would cost as much as a 128-token text.
+A single text (a question) runs alone and unpadded: the model's tokenizer.json pads every text to
+128 tokens, and left on, a short question would cost as much as a 128-token text. Many texts in one
+fp32 call (ingest) run in small batches of similar length; int8 runs every text alone.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ FP32_BACKEND = "onnx-fp32"
 # Bump when the export or quantization recipe changes: a new recipe gets a new cache directory.
 RECIPE = "ort-fused-qint8pc-2"
 MODEL_FILES = {FP32_BACKEND: "model-fp32.onnx", BACKEND: "model-int8.onnx"}
+# Texts per fp32 run when a call embeds many (ingest): enough to amortise each op's fixed cost,
+# few enough that sorting by length leaves little padding (eval/results/bench/README.md).
+FP32_BATCH = 8
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -194,6 +198,7 @@ class OnnxEncoder:
         self._session = ort.InferenceSession(
             str(directory / MODEL_FILES[backend]), options, providers=["CPUExecutionProvider"]
         )
+        self._batched = backend == FP32_BACKEND
         self.identity = ModelIdentity(
             name=name, weights_sha256=hash_model_dir(model_path), dim=int(meta["dim"]),
             backend=BACKEND if backend == BACKEND else "torch",
@@ -208,14 +213,27 @@ class OnnxEncoder:
         }
         return np.asarray(self._session.run(None, feed)[0][0], dtype=np.float32)
 
+    def _run_batch(self, ids: list[list[int]]) -> np.ndarray:
+        """Mean-pooled vectors of texts of similar length, padded to the longest (masked)."""
+        width = max(len(row) for row in ids)
+        input_ids = np.zeros((len(ids), width), dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids)}
+        return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         return self.encode_reporting(texts, lambda _: None)
 
     def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
-        # One text per run, never a padded batch: int8's dynamic quantization scales activations
+        if self._batched and len(texts) > 1:
+            return self._encode_batched(texts, on_done)
+        # int8: one text per run, never a padded batch. Dynamic quantization scales activations
         # by the whole input tensor, so batch-mates and padding would change a text's vector
-        # and make ingest depend on how texts were batched. Unpadded single texts also do no
-        # padded work.
+        # and make ingest depend on how texts were batched.
         out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
         if self._workers == 1 or len(texts) < 2:
             for row, text in enumerate(texts):
@@ -226,4 +244,22 @@ class OnnxEncoder:
                 for row, vector in enumerate(pool.map(self._run, texts)):
                     out[row] = vector
                     on_done(1)
+        return normalise(out)
+
+    def _encode_batched(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
+        # fp32: texts sorted by token count and run FP32_BATCH at a time, so a batch pads
+        # little; masked padding changes a vector only by float rounding. The batches depend on
+        # this call's texts alone, so the same texts always get the same vectors.
+        ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+        order = sorted(range(len(texts)), key=lambda i: (len(ids[i]), i))
+        batches = [order[i : i + FP32_BATCH] for i in range(0, len(order), FP32_BATCH)]
+        out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
+
+        def run(batch: list[int]) -> np.ndarray:
+            return self._run_batch([ids[i] for i in batch])
+
+        with ThreadPoolExecutor(max(1, min(self._workers, len(batches)))) as pool:
+            for batch, vectors in zip(batches, pool.map(run, batches), strict=True):
+                out[batch] = vectors
+                on_done(len(batch))
         return normalise(out)
