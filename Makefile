@@ -16,7 +16,7 @@ $(BIN)/python:
 # CPU PyTorch first (a plain `torch` would pull a multi-GB CUDA build), then the project.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,export,eval,train]'
+	$(BIN)/pip install --quiet -e '.[dev,export,eval,train,cluster]'
 	touch $(STAMP)
 
 bootstrap: $(STAMP)
@@ -65,6 +65,7 @@ bench: bootstrap
 # export, dev-only tuning; writes retriever/models/answer/ (model, description, model card).
 train-answer-model: bootstrap
 	$(BIN)/pip install --quiet -e '.[dev,train]'
+	$(BIN)/citeqa ingest --quiet seeds  # the gold set's questions are asked of the seed index
 	$(BIN)/python -m eval.train_answer.recipe
 
 lint: bootstrap

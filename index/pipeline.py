@@ -141,6 +141,12 @@ def _load_and_segment(
     return segmented
 
 
+def load_and_segment(source: Source, data: bytes, sha: str, config: IngestConfig) -> Segmented:
+    """``_load_and_segment`` for ingest drivers outside this module (a cluster segments files
+    in its own workers and must cut them exactly as this ingest does)."""
+    return _load_and_segment(source, data, sha, config)
+
+
 @dataclass(frozen=True)
 class _Read:
     """One source file as the first pass found it: its bytes' sha256, or why it cannot be read.

@@ -8,7 +8,11 @@ index written before it did.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+
+from index.records import Sentence
 
 from .corpus import Corpus
 from .language.en import quantities
@@ -144,28 +148,67 @@ def find_conflicts(
     others: list[tuple[int, float, tuple[int, int] | None]],
     min_probability: float,
 ) -> list[Citation]:
-    """Quotes from other documents that answer the same question with a different value.
+    """Quotes from other documents that answer the same question with a different value
+    (``conflicting_rows`` decides which), as citations."""
+    sentences = corpus.snapshot.content.sentences
+    readings = [OtherReading(row, probability, span, partial(_doc_of, sentences, row),
+                             partial(_text_of, sentences, row))
+                for row, probability, span in others]
+    return [citation_for(corpus, sentence_span(corpus, row, row), probability)
+            for row, probability in conflicting_rows(answer.text, answer.doc_id, highlight,
+                                                     readings, min_probability)]
 
-    ``others`` are the reader's other candidates as (row, calibrated probability, answer span in
-    the sentence). A conflict needs all of: the candidate is itself answer-bearing (probability at
-    least ``min_probability``, the abstention threshold), it comes from another document, and its
+
+def _doc_of(sentences: Sequence[Sentence], row: int) -> str:
+    return sentences[row].doc_id
+
+
+def _text_of(sentences: Sequence[Sentence], row: int) -> str:
+    return sentences[row].text
+
+
+@dataclass(frozen=True)
+class OtherReading:
+    """Another candidate as the reader read it; its document and text are looked up only when
+    the candidate gets that far (``conflicting_rows``)."""
+
+    row: int
+    probability: float
+    span: tuple[int, int] | None  # the reader's answer span in the sentence
+    doc_id: Callable[[], str]
+    text: Callable[[], str]
+
+
+def conflicting_rows(
+    answer_text: str,
+    answer_doc: str,
+    highlight: Highlight | None,
+    others: Sequence[OtherReading],
+    min_probability: float,
+) -> list[tuple[int, float]]:
+    """(row, probability) of the other candidates that conflict with the answer.
+
+    A conflict needs all of: the candidate is itself answer-bearing (probability at least
+    ``min_probability``, the abstention threshold), it comes from another document, and its
     answer span and the answer's highlight each hold a quantity of the same unit with different
-    values. One quote per document, best first."""
+    values. One quote per document, best first (``others`` is in the reader's order)."""
     if highlight is None:
         return []
-    mine = quantities(answer.text[highlight.start : highlight.end])
+    mine = quantities(answer_text[highlight.start : highlight.end])
     if not mine:
         return []
     target = mine[0]
-    sentences = corpus.snapshot.content.sentences
-    out: list[Citation] = []
-    seen_docs = {answer.doc_id}
-    for row, probability, span in others:
-        doc_id = sentences[row].doc_id
-        if probability < min_probability or span is None or doc_id in seen_docs:
+    out: list[tuple[int, float]] = []
+    seen_docs = {answer_doc}
+    for other in others:
+        span = other.span
+        if other.probability < min_probability or span is None:
             continue
-        theirs = quantities(sentences[row].text[span[0] : span[1]])
+        doc_id = other.doc_id()
+        if doc_id in seen_docs:
+            continue
+        theirs = quantities(other.text()[span[0] : span[1]])
         if any(q.unit == target.unit and q.value != target.value for q in theirs):
-            out.append(citation_for(corpus, sentence_span(corpus, row, row), probability))
+            out.append((other.row, other.probability))
             seen_docs.add(doc_id)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, overload
 
 import numpy as np
@@ -78,6 +78,31 @@ class _Idf(Mapping[str, float]):
         return int(np.count_nonzero(self._df))
 
 
+class CollectionIdf(Mapping[str, float]):
+    """``_Idf`` from collection-wide counts of a few tokens (a question's): what a shard of a
+    sharded index scores with, since its own counts cover only its documents."""
+
+    def __init__(self, df: Mapping[str, int], sentences: int) -> None:
+        self._df = {t: f for t, f in df.items() if f > 0}
+        self._n = max(sentences, 1)
+
+    def __getitem__(self, token: str) -> float:
+        f = self._df[token]
+        return math.log(1.0 + (self._n - f + 0.5) / (f + 0.5))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._df)
+
+    def __len__(self) -> int:
+        return len(self._df)
+
+
+def idf_or_unseen(idf: Mapping[str, float], sentences: int, token: str) -> float:
+    """``idf[token]``, or for a token no sentence holds, the IDF of the rarest possible one (an
+    unseen token is as rare as a token can be)."""
+    return idf.get(token, math.log(1.0 + (sentences + 0.5) / 0.5))
+
+
 @dataclass(frozen=True)
 class Corpus:
     snapshot: IndexSnapshot
@@ -91,6 +116,7 @@ class Corpus:
     sentence_bigrams: Sequence[frozenset[tuple[str, str]]]
     idf: Mapping[str, float]
     answerable: np.ndarray  # sentence row -> may it be an answer (a question or heading never)
+    collection_sentences: int  # the N of every IDF (a sharded index's total, not the shard's)
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
     _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
@@ -119,7 +145,13 @@ class Corpus:
             idf=_Idf(arrays.vocabulary.ids, arrays.vocabulary.tokens, arrays.sentence_token_df,
                      len(tokens)),
             answerable=(sentences["role"] != _HEADING) & ~sentences["question"],
+            collection_sentences=len(tokens),
         )
+
+    def with_collection_idf(self, df: Mapping[str, int], sentences: int) -> Corpus:
+        """This corpus with IDFs from collection-wide counts (``df`` must hold every token that
+        will be asked for: a question's); the per-sentence caches are shared."""
+        return replace(self, idf=CollectionIdf(df, sentences), collection_sentences=sentences)
 
     def sentence_mentions(self, row: int) -> list[Mention]:
         found = self._mentions.get(row)
@@ -168,8 +200,7 @@ class Corpus:
         return sentences[first].text if first is not None and first < len(sentences) else title
 
     def idf_of(self, token: str) -> float:
-        # An unseen token is as rare as a token can be.
-        return self.idf.get(token, math.log(1.0 + (len(self.sentence_token_sets) + 0.5) / 0.5))
+        return idf_or_unseen(self.idf, self.collection_sentences, token)
 
     def sentence_row(self, doc_id: str, ordinal: int) -> int:
         return self.sentence_base[doc_id] + ordinal

@@ -103,7 +103,30 @@ class Shortlist:
     order: list[int]
 
 
-class Engine:
+class ReaderChoices:
+    """The answer model and what is chosen around it (how many candidates it reads, the
+    abstention threshold): shared by this engine and the sharded one (cluster/engine.py)."""
+
+    _reader: Reader | None
+    params: EngineParams
+
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            raise AnswerModelError("this engine has no answer model: it can search, not answer")
+        return self._reader
+
+    @property
+    def answer_candidates(self) -> int:
+        return self.params.answer_candidates or self.reader.info.candidates
+
+    @property
+    def abstain_below(self) -> float:
+        chosen = self.params.abstain_below
+        return self.reader.info.abstain_below if chosen is None else chosen
+
+
+class Engine(ReaderChoices):
     def __init__(
         self,
         snapshot: IndexSnapshot,
@@ -122,21 +145,6 @@ class Engine:
         self.encoder = encoder
         self.model = model
         self.params = params or EngineParams()
-
-    @property
-    def reader(self) -> Reader:
-        if self._reader is None:
-            raise AnswerModelError("this engine has no answer model: it can search, not answer")
-        return self._reader
-
-    @property
-    def answer_candidates(self) -> int:
-        return self.params.answer_candidates or self.reader.info.candidates
-
-    @property
-    def abstain_below(self) -> float:
-        chosen = self.params.abstain_below
-        return self.reader.info.abstain_below if chosen is None else chosen
 
     @classmethod
     def open(

@@ -70,7 +70,8 @@ _TYPED: frozenset[str] = frozenset(
 )
 
 
-def _term_idf(corpus: Corpus, question_tokens: Sequence[str]) -> dict[str, float]:
+def term_idf(corpus: Corpus, question_tokens: Sequence[str]) -> dict[str, float]:
+    """IDF of each distinct question term."""
     return {t: corpus.idf_of(t) for t in set(question_tokens)}
 
 
@@ -127,24 +128,49 @@ def sentence_features(
     chunk_rank: dict[int, int],
 ) -> np.ndarray:
     """An (len(rows), len(FEATURES)) float32 matrix, one row per candidate sentence."""
+    out = row_features(corpus, rows, question, question_vector, question_tokens, qtype,
+                       bm25_scores, chunk_rank)
+    candidate_features(out, rows, [corpus.sentence_token_sets[row] for row in rows.tolist()],
+                       term_idf(corpus, question_tokens), question_tokens)
+    return out
+
+
+def row_dots(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Each row's dot product with ``vector``, computed the same whatever rows share the batch
+    (a BLAS matrix-vector product rounds a row differently by its place in the batch, and a
+    sharded index computes a candidate's features among other candidates than one index)."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
+def row_features(
+    corpus: Corpus,
+    rows: np.ndarray,
+    question: str,
+    question_vector: np.ndarray,
+    question_tokens: list[str],
+    qtype: AnswerType,
+    bm25_scores: np.ndarray,
+    chunk_rank: dict[int, int],
+) -> np.ndarray:
+    """The features of each candidate that depend on it alone (its document, its chunk's fused
+    rank, collection statistics); ``bm25`` holds the raw score and the columns that compare the
+    candidates are left to ``candidate_features``. A sharded index computes these on the shard
+    that holds the sentence, the rest where the candidates meet."""
     content = corpus.snapshot.content
     col = _COLUMN
     out = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
     if not len(rows):
         return out
     owners = corpus.owner_chunk[rows]
-    out[:, col["dense"]] = content.sentence_vectors[rows] @ question_vector
-    out[:, col["dense_chunk"]] = content.chunk_vectors[owners] @ question_vector
-    bm25 = bm25_scores[rows]
-    top = float(bm25.max()) if len(bm25) else 0.0
-    out[:, col["bm25"]] = bm25 / top if top > 0 else 0.0
+    out[:, col["dense"]] = row_dots(content.sentence_vectors[rows], question_vector)
+    out[:, col["dense_chunk"]] = row_dots(content.chunk_vectors[owners], question_vector)
+    out[:, col["bm25"]] = bm25_scores[rows]
     q_set = frozenset(question_tokens)
     q_bigrams = set(zip(question_tokens, question_tokens[1:], strict=False))
     q_names = _question_names(question)
     typed = qtype in _TYPED
-    term_idf = _term_idf(corpus, question_tokens)
-    local_idf = _local_idf(corpus, rows, term_idf)
-    idf_total, local_total = sum(term_idf.values()), sum(local_idf.values())
+    idf = term_idf(corpus, question_tokens)
+    idf_total = sum(idf.values())
     sentences = content.sentences
     token_sets = corpus.sentence_token_sets
     has_prev = np.zeros(len(rows), dtype=bool)
@@ -158,10 +184,8 @@ def sentence_features(
         for nb in corpus.neighbours(row):
             window |= token_sets[nb] & q_set
         if idf_total > 0:
-            f[col["overlap"]] = sum(term_idf[t] for t in matched) / idf_total
-            f[col["overlap_window"]] = sum(term_idf[t] for t in window) / idf_total
-        if local_total > 0:
-            f[col["overlap_local"]] = sum(local_idf[t] for t in matched) / local_total
+            f[col["overlap"]] = sum(idf[t] for t in matched) / idf_total
+            f[col["overlap_window"]] = sum(idf[t] for t in window) / idf_total
         rank = chunk_rank.get(int(owners[i]))
         f[col["chunk_rrf"]] = 1.0 / rank if rank else 0.0
         if typed:
@@ -186,10 +210,37 @@ def sentence_features(
             f[col["name_match"]] = sum(n in sentence.text for n in q_names) / len(q_names)
     if has_prev.any():
         prev_rows = rows[has_prev] - 1
-        out[has_prev, col["dense_prev"]] = content.sentence_vectors[prev_rows] @ question_vector
+        out[has_prev, col["dense_prev"]] = row_dots(content.sentence_vectors[prev_rows],
+                                                    question_vector)
+    return out
+
+
+def candidate_features(
+    out: np.ndarray,
+    rows: np.ndarray,
+    token_sets: Sequence[frozenset[str]],
+    idf: dict[str, float],
+    question_tokens: Sequence[str],
+) -> None:
+    """Complete ``row_features``' matrix in place with the columns that compare each candidate
+    with all the others: ``bm25`` over the best candidate's, ``overlap_local`` and the ranks.
+    ``rows`` order ties (any ids that sort as the candidates' rows do); ``token_sets`` are the
+    candidates' token sets, ``idf`` is ``term_idf``'s."""
+    col = _COLUMN
+    if not len(rows):
+        return
+    bm25 = out[:, col["bm25"]].copy()
+    top = float(bm25.max()) if len(bm25) else 0.0
+    out[:, col["bm25"]] = bm25 / top if top > 0 else 0.0
+    q_set = frozenset(question_tokens)
+    local_idf = _local_idf(token_sets, idf)
+    local_total = sum(local_idf.values())
+    if local_total > 0:
+        for i, tokens in enumerate(token_sets):
+            matched = tokens & q_set
+            out[i, col["overlap_local"]] = sum(local_idf[t] for t in matched) / local_total
     out[:, col["dense_rank"]] = 1.0 / (1.0 + _ranks(out[:, col["dense"]], rows))
     out[:, col["overlap_rank"]] = 1.0 / (1.0 + _ranks(out[:, col["overlap"]], rows))
-    return out
 
 
 def _question_names(question: str) -> list[str]:
@@ -199,13 +250,13 @@ def _question_names(question: str) -> list[str]:
 
 
 def _local_idf(
-    corpus: Corpus, rows: np.ndarray, term_idf: dict[str, float]
+    token_sets: Sequence[frozenset[str]], term_idf: dict[str, float]
 ) -> dict[str, float]:
     """Question-term weights discounted by how many of the candidates hold the term."""
-    n = len(rows)
+    n = len(token_sets)
     df = dict.fromkeys(term_idf, 0)
-    for row in rows.tolist():
-        for t in corpus.sentence_token_sets[row] & term_idf.keys():
+    for tokens in token_sets:
+        for t in tokens & term_idf.keys():
             df[t] += 1
     return {t: v * math.log(1.0 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t, v in term_idf.items()}
 

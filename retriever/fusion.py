@@ -7,6 +7,7 @@ retriever's rank and raw score is kept for ``--debug``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,13 +45,21 @@ def top_k(scores: np.ndarray, k: int) -> RankedList:
     k = min(k, len(scores))
     if k <= 0:
         return RankedList(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    if k < len(scores):
+        # argpartition picks arbitrary members of a tie at the cut: take every score above the
+        # k-th best, then the lowest ids among those equal to it (the same k units however the
+        # units are split, e.g. across the shards of a sharded index).
+        kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+        above = np.flatnonzero(scores > kth)
+        candidates = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
+    else:
+        candidates = np.arange(len(scores))
     order = np.lexsort((candidates, -scores[candidates]))
     ids = candidates[order]
     return RankedList(ids.astype(np.int64), scores[ids])
 
 
-def best_per_group(ranked: RankedList, group_of: np.ndarray) -> RankedList:
+def best_per_group(ranked: RankedList, group_of: np.ndarray | Mapping[int, int]) -> RankedList:
     """Collapse a ranking of members (sentences) to a ranking of their groups (chunks)."""
     seen: dict[int, float] = {}
     for unit, score in zip(ranked.ids.tolist(), ranked.scores.tolist(), strict=True):

@@ -32,6 +32,7 @@ from retriever.schema import Answer
 from retriever.weights import ScoringModel
 
 from . import wiring
+from .cluster_verbs import add_cluster_option, cluster_address, run_cluster_verb
 from .settings import Settings
 from .wiring import EncoderFactory, make_reader
 
@@ -136,6 +137,9 @@ def _version() -> str:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    address = cluster_address(args, settings)
+    if address:
+        return run_cluster_verb("ingest", args, settings, address)
     # Imported here, not at module level: the loaders and splitters are ingest's alone, and
     # ``citeqa serve`` goes through this module too.
     from index.loaders import discover
@@ -306,6 +310,7 @@ def build_parser(make_encoder: EncoderFactory = wiring.make_encoder) -> argparse
                    help="also read symlinks whose target is outside the folder being ingested "
                    "(by default they are skipped and reported, so a link cannot publish a file "
                    "from elsewhere on the machine)")
+    add_cluster_option(p)
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser(
         "ask", help="answer one question",

@@ -14,6 +14,7 @@ import sys
 from types import FrameType
 from typing import Any
 
+from .cluster_verbs import add_cluster_option, cluster_address, run_cluster_verb
 from .settings import Settings
 
 GRACEFUL_SHUTDOWN_S = 10
@@ -61,6 +62,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    address = cluster_address(args, settings)
+    if address:
+        return run_cluster_verb("serve", args, settings, address)
     import uvicorn
 
     from .app import DefaultEngineLoader, create_app
@@ -99,4 +103,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "serves a newly published index version without a restart.")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_cluster_option(p)
     p.set_defaults(func=cmd_serve)

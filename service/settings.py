@@ -138,6 +138,28 @@ class Settings(BaseSettings):
         "the model's thread when the CPU is shared",
     )
 
+    # cluster (the optional `cluster` extra: Ray; only with --cluster or cluster_address)
+    cluster_address: str | None = Field(
+        None, description="the Ray cluster `citeqa ingest` and `citeqa serve` run on: HOST:PORT "
+        "of a running head's GCS, or 'auto' for a local one owned by the command and bound to "
+        "127.0.0.1 (unset: one process, Ray is never imported); --cluster overrides it",
+    )
+    shards: int = Field(3, ge=1, le=1024, description="shards of a sharded index (documents are "
+                        "placed by a hash of their id; fixed once the index exists)")
+    ingest_workers: int = Field(2, ge=1, le=1024, description="embedding actors of a sharded "
+                                "ingest, each loading the model once")
+    shard_replicas: int = Field(1, ge=1, le=64, description="Ray Serve replicas of each shard")
+    ingress_replicas: int = Field(1, ge=1, le=64, description="Ray Serve replicas of the API "
+                                  "(each embeds questions and runs the answer model)")
+    replica_cpus: float = Field(0.25, gt=0, le=64, description="CPUs Ray reserves for each "
+                                "Serve replica (shards and API alike)")
+    shard_timeout_s: float = Field(30.0, gt=0, le=600, description="how long the API waits for "
+                                   "a shard before the question fails with 503")
+    shard_speculation: bool = Field(False, description="shards send the candidates they could "
+                                    "contribute with their rankings: one round to the shards "
+                                    "fewer per question, for features computed in vain (a loss "
+                                    "when replicas share few cores; see README)")
+
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(
             faiss_factory=self.faiss_factory,

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SERVING = ("index", "retriever", "service")
-FIRST_PARTY = {"index", "retriever", "service", "eval", "tests"}
+SERVING = ("index", "retriever", "service", "cluster")
+FIRST_PARTY = {"index", "retriever", "service", "eval", "cluster", "tests"}
 
 # Import name -> distribution name, where they differ.
 DISTRIBUTION = {
@@ -30,7 +30,7 @@ DISTRIBUTION = {
 # Modules that come with a declared distribution (starlette with fastapi).
 PROVIDED_BY = {"starlette": "fastapi"}
 # Imported lazily by serving code for an optional path: module -> the extra that declares it.
-OPTIONAL = {"sentence_transformers": "export"}
+OPTIONAL = {"sentence_transformers": "export", "ray": "cluster", "psutil": "cluster"}
 NOT_AT_MODULE_LEVEL = ("torch", "matplotlib", "scipy")
 
 
@@ -103,7 +103,7 @@ def test_development_installs_every_extra() -> None:
     # `make` installs what the whole suite needs; a plain install serves without the extras.
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     line = next(ln for ln in makefile.splitlines() if "pip install" in ln and "-e '.[dev" in ln)
-    for extra in ("dev", "export", "eval", "train"):
+    for extra in ("dev", "export", "eval", "train", "cluster"):
         assert extra in line.split("[", 1)[1].split("]", 1)[0].split(","), line
     runtime = {_name(r) for r in _project()["dependencies"]}
     assert not runtime & {"sentence-transformers", "matplotlib", "psutil"}

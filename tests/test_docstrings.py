@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("index", "service", "retriever", "eval")
+PACKAGES = ("index", "service", "retriever", "eval", "cluster")
 _NUMBER = r"(?<![\w.])\d[\d,_]*(?:\.\d+)?"
 # What a measured figure looks like, each with the reason it is refused.
 MEASUREMENTS = {

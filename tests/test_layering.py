@@ -1,4 +1,6 @@
-"""Dependencies run one way: index <- retriever <- service, and eval on top of all three.
+"""Dependencies run one way: index <- retriever <- service, and eval on top of all three; cluster
+(the sharded index and Ray) sits on all four, and nothing imports it (the command line reaches
+it through an entry point).
 
 An AST scan (nothing is imported but ``retriever`` itself): every import statement in the
 packages, module level or inside a function, is checked against the layer it lands in. eval uses
@@ -14,13 +16,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LAYERS = ("index", "retriever", "service", "eval")
+LAYERS = ("index", "retriever", "service", "eval", "cluster")
 # What each package may import of the others (eval's retriever imports are checked by name below).
 ALLOWED = {
     "index": set(),
     "retriever": {"index"},
     "service": {"index", "retriever"},
     "eval": {"index", "retriever", "service"},
+    "cluster": {"index", "retriever", "service", "eval"},
 }
 def _modules(package: str) -> Iterator[tuple[str, Path]]:
     for path in sorted((REPO / package).rglob("*.py")):

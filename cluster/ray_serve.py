@@ -1,0 +1,164 @@
+"""Sharded serving on Ray Serve: a deployment per shard, whose replicas each hold that shard's
+version (FAISS, BM25, records), and the citeqa FastAPI app (``service.app.create_app``: the same
+API, widget, Slack and metrics) as the ingress deployment. Each ingress replica loads the
+encoder and the answer model once; its engine is a ``ShardedEngine`` whose shard calls go to
+the shard deployments' handles. Replica counts and CPUs are settings.
+
+A shard replica that dies is restarted by Serve; meanwhile calls routed to it fail, the
+question fails with 503 problem+json naming no partial answer (``ShardUnavailable``), and the
+other shards' replicas keep serving. A new shard set is served by deploying again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, cast
+
+from index.embed import Encoder
+from retriever.answer_model import Reader
+from retriever.engine import Engine
+from retriever.weights import ScoringModel
+from service.settings import Settings
+
+from .calls import ShardUnavailable
+from .engine import ShardedEngine
+from .shard import ShardSearcher
+from .shard_set import ShardEntry, read_shard_set
+
+APP_NAME = "citeqa"
+INGRESS_NAME = "citeqa-api"
+# What the coordinator may call on a shard replica (``ShardSearcher``'s question path).
+SHARD_METHODS = frozenset(
+    {"summary", "retrieve", "candidates", "compose", "passages", "document"})
+EncoderMaker = Callable[[Settings], Encoder]
+ReaderMaker = Callable[[Settings], Reader]
+
+
+class ShardReplica:
+    """One replica of one shard's deployment."""
+
+    def __init__(self, index_dir: str, entry: ShardEntry) -> None:
+        self._searcher = ShardSearcher.open(Path(index_dir), entry)
+
+    def call(self, method: str, args: tuple[Any, ...]) -> Any:
+        if method not in SHARD_METHODS:
+            raise ValueError(f"no shard method {method!r}")
+        return getattr(self._searcher, method)(*args)
+
+
+class RayShards:
+    """``ShardCalls`` over Serve deployment handles: every shard asked at once, then awaited."""
+
+    def __init__(self, handles: Sequence[Any], names: Sequence[str], timeout_s: float) -> None:
+        self._handles, self._names, self._timeout_s = list(handles), list(names), timeout_s
+
+    def __len__(self) -> int:
+        return len(self._handles)
+
+    def call(self, method: str, args: Mapping[int, tuple[Any, ...]]) -> dict[int, Any]:
+        if _on_event_loop():
+            # The service reads a document on its event loop (a dict lookup in one process);
+            # Serve refuses to block there, so the calls wait on a thread while the loop does.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                return pool.submit(self._call, method, args).result()
+        return self._call(method, args)
+
+    def _call(self, method: str, args: Mapping[int, tuple[Any, ...]]) -> dict[int, Any]:
+        pending = {s: self._handles[s].call.remote(method, a) for s, a in args.items()}
+        out: dict[int, Any] = {}
+        for shard, response in pending.items():
+            try:
+                out[shard] = response.result(timeout_s=self._timeout_s)
+            except Exception as exc:  # noqa: BLE001 - any failure of a shard is that shard's
+                raise ShardUnavailable(
+                    f"{self._names[shard]} did not answer ({type(exc).__name__})") from exc
+        return out
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class ShardedEngineLoader:
+    """The ingress app's engine loader: a ``ShardedEngine`` over the shard deployments, with the
+    encoder and answer model loaded once per replica."""
+
+    def __init__(self, handles: Sequence[Any], names: Sequence[str], version: str,
+                 make_encoder: EncoderMaker | None, make_reader: ReaderMaker | None) -> None:
+        self._handles, self._names, self._version = handles, names, version
+        self._make_encoder, self._make_reader = make_encoder, make_reader
+        self._encoder: Encoder | None = None
+        self._reader: Reader | None = None
+
+    def __call__(self, settings: Settings) -> Engine:
+        from service.runtime import shareable
+        from service.wiring import make_encoder, make_reader
+
+        if self._encoder is None:
+            made = (self._make_encoder or (lambda s: make_encoder(s, for_questions=True)))(
+                settings)
+            self._encoder = shareable(made, settings)
+        if self._reader is None:
+            self._reader = (self._make_reader or make_reader)(settings)
+        engine = ShardedEngine(
+            RayShards(self._handles, self._names, settings.shard_timeout_s), self._encoder,
+            ScoringModel.load(), settings.engine_params(), self._reader, version=self._version,
+            speculate=settings.shard_speculation)
+        # The service's routes use what both engines offer (ask, search, document, version,
+        # reader, corpus.documents, close); the cast names that shared surface.
+        return cast(Engine, engine)
+
+
+class Ingress:
+    """The API deployment; Serve builds its ASGI app after construction, in the replica."""
+
+    def __init__(self, settings: Settings, version: str, names: list[str],
+                 make_encoder: EncoderMaker | None, make_reader: ReaderMaker | None,
+                 *shards: Any) -> None:
+        self._loader = ShardedEngineLoader(shards, names, version, make_encoder, make_reader)
+        self._settings = settings
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from service.app import create_app
+
+        return create_app(self._settings, engine_loader=self._loader)
+
+
+def application(ray: Any, settings: Settings, *, make_encoder: EncoderMaker | None = None,
+                make_reader: ReaderMaker | None = None) -> Any:
+    """The Serve application of ``settings.index_dir``'s live shard set."""
+    from ray import serve
+
+    shard_set = read_shard_set(settings.index_dir)
+    if shard_set is None:
+        from index.store import IndexNotFound
+
+        raise IndexNotFound(f"no sharded index at {settings.index_dir}: run "
+                            "`citeqa ingest --cluster`")
+    live = [e for e in shard_set.shards if e.version is not None]
+    options = {"num_cpus": settings.replica_cpus}
+    shards = [serve.deployment(
+        name=entry.name, num_replicas=settings.shard_replicas, ray_actor_options=options,
+    )(ShardReplica).bind(str(settings.index_dir.resolve()), entry) for entry in live]
+    ingress = serve.deployment(
+        name=INGRESS_NAME, num_replicas=settings.ingress_replicas, ray_actor_options=options,
+    )(serve.ingress()(Ingress))
+    return ingress.bind(settings, shard_set.name.removesuffix(".json"),
+                        [e.name for e in live], make_encoder, make_reader, *shards)
+
+
+def deploy(ray: Any, settings: Settings, host: str, port: int, **makers: Any) -> None:
+    """Start Serve's HTTP proxy on ``host:port`` and deploy the application (returns once it
+    is running; the caller keeps the process, and with it a local cluster, alive)."""
+    from ray import serve
+
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(application(ray, settings, **makers), name=APP_NAME, route_prefix="/",
+              blocking=False)
