@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from index.durable import Steps, fsync_dir, write_file
+from index.durable import Steps, fsync_dir, replace_pointer, write_file
 from index.manifest import MANIFEST_NAME, IndexCorrupt
 
 SHARDS = "SHARDS"
-SHARDS_TMP = ".SHARDS.tmp"
 SET_NAME = re.compile(r"^s(\d{6})-[0-9a-f]{6}\.json$")
 SET_FORMAT = 1
 PARTITION = "sha256(doc_id)[:8] big-endian mod shards"
@@ -133,10 +131,7 @@ def publish_shard_set(index_dir: Path, shard_set: ShardSet, steps: Steps | None 
     write_file(index_dir / name, data, index_dir, steps)
     steps.at("fsync-dir .")
     fsync_dir(index_dir)
-    tmp = index_dir / SHARDS_TMP
-    write_file(tmp, f"{name} {hashlib.sha256(data).hexdigest()}\n".encode(), index_dir, steps)
-    steps.at(f"replace {SHARDS_TMP} {SHARDS}")
-    os.replace(tmp, index_dir / SHARDS)
+    replace_pointer(index_dir, SHARDS, name, hashlib.sha256(data).hexdigest(), steps)
     steps.at("fsync-dir .")
     fsync_dir(index_dir)
     _prune(index_dir, keep={name, *_newest(index_dir, KEEP_SETS)})

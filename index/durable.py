@@ -81,6 +81,16 @@ def write_file(path: Path, data: bytes, root: Path, steps: Steps) -> None:
         os.close(fd)
 
 
+
+def replace_pointer(root: Path, pointer: str, target: str, sha256: str, steps: Steps) -> None:
+    """Point the file ``pointer`` at ``target`` (a line "name sha256"), atomically: the line is
+    written to ``.<pointer>.tmp`` and fsynced, then renamed over ``pointer``. The rename is the
+    commit point; the directory entry is the caller's to sync."""
+    tmp = root / f".{pointer}.tmp"
+    write_file(tmp, f"{target} {sha256}\n".encode(), root, steps)
+    steps.at(f"replace {tmp.name} {pointer}")
+    os.replace(tmp, root / pointer)
+
 @contextlib.contextmanager
 def exclusive_lock(index_dir: Path) -> Iterator[None]:
     """The single-writer lock: a second writer fails at once with IndexBusy instead of racing."""

@@ -29,7 +29,7 @@ from .manifest import MANIFEST_NAME, IndexCorrupt, IndexMismatch, parse_manifest
 from .records import DocumentRecord
 
 CURRENT = "CURRENT"
-CURRENT_TMP = ".CURRENT.tmp"
+CURRENT_TMP = f".{CURRENT}.tmp"  # durable.replace_pointer's temporary name
 STAGING_PREFIX = ".staging-"
 TRASH_PREFIX = ".trash-"
 COLLECTED = ".collected"

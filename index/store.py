@@ -39,6 +39,7 @@ from .durable import (
     acquire_lease,
     exclusive_lock,
     fsync_dir,
+    replace_pointer,
     write_file,
 )
 from .gc import collect_garbage, remove_unpublished
@@ -185,10 +186,7 @@ class StagedVersion:
         self.final = index_dir / name
         steps.at("fsync-dir .")
         fsync_dir(index_dir)
-        tmp = index_dir / CURRENT_TMP
-        write_file(tmp, f"{name} {manifest_sha}\n".encode(), index_dir, steps)
-        steps.at(f"replace {CURRENT_TMP} {CURRENT}")
-        os.replace(tmp, index_dir / CURRENT)
+        replace_pointer(index_dir, CURRENT, name, manifest_sha, steps)
         self.committed = True  # the commit point: readers now see the new version
         steps.at("fsync-dir .")
         fsync_dir(index_dir)
