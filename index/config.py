@@ -32,6 +32,9 @@ class IngestConfig:
     # and reported, so a link to /etc/passwd is never served).
     follow_external_symlinks: bool = False
     keep_versions: int = 3
+    # Processes that read, parse and segment files ahead of the encoder (0: the ingest process
+    # does it between embeddings). Not a build setting: the records are the same either way.
+    loaders: int = 1
     # Superseded versions younger than this stay on disk, so citations given from them resolve.
     version_grace_s: float = 0.0
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from .ahead import Ahead, Planned, WorkerCrashed
 from .config import IngestConfig as IngestConfig  # its home is index.config (light)
 from .deadline import Deadline
 from .durable import Failpoint
@@ -147,6 +148,31 @@ def load_and_segment(source: Source, data: bytes, sha: str, config: IngestConfig
     return _load_and_segment(source, data, sha, config)
 
 
+def _segment_file(job: tuple[Source, IngestConfig]) -> Segmented:
+    """Read, parse and segment one file: what the loader processes do ahead of the encoder."""
+    source, config = job
+    data = read_source(source.path, source.root, config.max_file_bytes)
+    return _load_and_segment(source, data, hashlib.sha256(data).hexdigest(), config)
+
+
+# Starting loader processes costs about as much as parsing a handful of files.
+_MIN_FILES_FOR_LOADERS = 16
+# How far the loaders may run ahead of the encoder: files, and their bytes on disk.
+_AHEAD_FILES_PER_LOADER = 8
+_AHEAD_BYTES = 64 * 2**20
+
+
+def _segmenter(reads: dict[str, list[_Read]], known: dict[str, str],
+               config: IngestConfig) -> Ahead[int, tuple[Source, IngestConfig], Segmented]:
+    """The files the document pass may embed, in the order it reaches them, segmented ahead."""
+    planned = [Planned(read.order, (read.source, config), _size(read.source))
+               for doc_id in sorted(reads) for read in reads[doc_id]
+               if read.error is None and known.get(doc_id) != read.sha]
+    loaders = config.loaders if len(planned) >= _MIN_FILES_FOR_LOADERS else 0
+    return Ahead(_segment_file, planned, loaders,
+                 window=max(1, loaders) * _AHEAD_FILES_PER_LOADER, window_bytes=_AHEAD_BYTES)
+
+
 @dataclass(frozen=True)
 class _Read:
     """One source file as the first pass found it: its bytes' sha256, or why it cannot be read.
@@ -208,9 +234,10 @@ class _Stage(_Actions):
     """Appends each document to the version being staged, with progress on the bar."""
 
     def __init__(self, add: Callable[[DocUnits], None], previous: PreviousVersion | None,
-                 encoder: Encoder, config: IngestConfig, shown: IngestProgress) -> None:
+                 encoder: Encoder, segmented: Ahead[int, tuple[Source, IngestConfig], Segmented],
+                 shown: IngestProgress) -> None:
         self._add, self._previous, self._encoder = add, previous, encoder
-        self._config, self._shown = config, shown
+        self._segmented, self._shown = segmented, shown
 
     def begin(self, read: _Read) -> None:
         self._shown.begin(read.source.path.name, _size(read.source))
@@ -235,10 +262,11 @@ class _Stage(_Actions):
 
     def embed(self, read: _Read) -> None:
         source = read.source
-        data = read_source(source.path, source.root, self._config.max_file_bytes)
-        segmented = _load_and_segment(source, data, hashlib.sha256(data).hexdigest(),
-                                      self._config)
-        del data  # a large file's bytes need not outlive its text while it is embedded
+        try:
+            segmented = self._segmented.result(read.order)
+        except WorkerCrashed:
+            raise LoadError(str(source.path), "could not be loaded (its parser crashed the "
+                            "loader process)") from None
         self._shown.measured(source.path.name, len(segmented.record.text))
         self._add(embed_units(segmented, self._encoder, self._shown.embedded))
         self._shown.finished()
@@ -372,9 +400,10 @@ def _ingest_into(
         writer = staged.writer
         shown = _progress(reads, progress)
         try:
-            outcome = _documents(reads, known, previous_paths, plan,
-                                 _Stage(lambda u: writer.add(u.record, u), previous, encoder,
-                                        config, shown))
+            with _segmenter(reads, known, config) as segmented:
+                outcome = _documents(reads, known, previous_paths, plan,
+                                     _Stage(lambda u: writer.add(u.record, u), previous,
+                                            encoder, segmented, shown))
         finally:
             shown.close()
         summarise_into(outcome)

@@ -120,3 +120,7 @@ class LoadError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[LoadError], tuple[str, str]]:
+        # Rebuilt from its two fields when it crosses to another process (ingest's loaders).
+        return (LoadError, (self.path, self.reason))

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     faiss_factory: str = "Flat"
     max_file_bytes: int = Field(50_000_000, ge=1)
     keep_versions: int = Field(3, ge=1)
+    ingest_loaders: int = Field(
+        1, ge=0, le=64, description="processes that read, parse and segment files ahead of the "
+        "encoder on large collections (0: the ingest process does it between embeddings; "
+        "records are the same either way)",
+    )
     version_grace_s: float = Field(
         0.0, ge=0, description="also keep every index version superseded less than this many "
         "seconds ago, so citations given from it (chat history, Slack links) still resolve "
@@ -165,6 +170,7 @@ class Settings(BaseSettings):
             faiss_factory=self.faiss_factory,
             max_file_bytes=self.max_file_bytes,
             keep_versions=self.keep_versions,
+            loaders=self.ingest_loaders,
             version_grace_s=self.version_grace_s,
         )
 
