@@ -15,7 +15,7 @@ from functools import partial
 from index.records import Sentence
 
 from .corpus import Corpus
-from .language.en import quantities
+from .language.en import Quantity, quantities
 from .schema import Citation, Highlight
 
 MAX_LIST_ITEMS = 12
@@ -179,6 +179,10 @@ class OtherReading:
     text: Callable[[], str]
 
 
+def _quantities_within(text: str, start: int, end: int) -> list[Quantity]:
+    return [q for q in quantities(text) if q.start < end and start < q.end]
+
+
 def conflicting_rows(
     answer_text: str,
     answer_doc: str,
@@ -191,10 +195,12 @@ def conflicting_rows(
     A conflict needs all of: the candidate is itself answer-bearing (probability at least
     ``min_probability``, the abstention threshold), it comes from another document, and its
     answer span and the answer's highlight each hold a quantity of the same unit with different
-    values. One quote per document, best first (``others`` is in the reader's order)."""
+    values. A span's quantities are those of its whole sentence that overlap it: a reader's
+    span often holds the number without the noun it counts ("40,000" of "40,000 new jobs").
+    One quote per document, best first (``others`` is in the reader's order)."""
     if highlight is None:
         return []
-    mine = quantities(answer_text[highlight.start : highlight.end])
+    mine = _quantities_within(answer_text, highlight.start, highlight.end)
     if not mine:
         return []
     target = mine[0]
@@ -207,7 +213,7 @@ def conflicting_rows(
         doc_id = other.doc_id()
         if doc_id in seen_docs:
             continue
-        theirs = quantities(other.text()[span[0] : span[1]])
+        theirs = _quantities_within(other.text(), span[0], span[1])
         if any(q.unit == target.unit and q.value != target.value for q in theirs):
             out.append((other.row, other.probability))
             seen_docs.add(doc_id)

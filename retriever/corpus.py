@@ -19,7 +19,7 @@ from index.records import ROLES, DocumentRecord
 from index.store import IndexSnapshot
 from index.titles import name_title
 
-from .language.en import Mention, Quantity, mentions, quantities
+from .language.en import Mention, mentions
 
 CONTEXT_TITLE_WORDS = 12
 _HEADING = ROLES.index("heading")
@@ -120,9 +120,6 @@ class Corpus:
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
     _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
-    _quantities: dict[int, list[Quantity]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
@@ -157,13 +154,6 @@ class Corpus:
         found = self._mentions.get(row)
         if found is None:
             found = self._mentions[row] = mentions(self.snapshot.content.sentences[row].text)
-        return found
-
-    def sentence_quantities(self, row: int) -> list[Quantity]:
-        # Conflict checks scan the answer's whole document: parse each sentence once per engine.
-        found = self._quantities.get(row)
-        if found is None:
-            found = self._quantities[row] = quantities(self.snapshot.content.sentences[row].text)
         return found
 
     def same_document(self, row: int, other: int) -> bool:

@@ -73,7 +73,6 @@ def test_when_question_highlights_the_date(seed_engine):
     assert h is not None and answer.answer[h.start : h.end] == "February 19, 2026"
 
 
-@CONFLICT_GAP
 def test_conflicting_job_figures_are_listed(seed_engine):
     answer = seed_engine.ask("How many jobs could the region's R&D investment create?")
     assert not answer.abstained

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from retriever.compose import OtherReading, conflicting_rows
 from retriever.language.en import quantities, quantity_context
+from retriever.schema import Highlight
 
 
 def _context(text: str) -> frozenset[str]:
@@ -58,3 +60,27 @@ def test_a_citation_says_where_its_quote_sits(tmp_path):
     assert (opened.line, opened.section) == (3, "Harbour guide")
     plain = cites["Just two sentences."]
     assert (plain.line, plain.section) == (1, None)
+
+
+def _reading(row: int, probability: float, doc: str, text: str, span: str) -> OtherReading:
+    at = text.index(span)
+    return OtherReading(row, probability, (at, at + len(span)), lambda: doc, lambda: text)
+
+
+def test_a_conflict_reads_the_unit_beside_a_bare_number_span():
+    answer = "The plan could create up to 40,000 new jobs by 2030."
+    at = answer.index("40,000")
+    others = [
+        _reading(1, 0.9, "a", "In the same report, 41,000 new jobs are named.", "41,000"),
+        _reading(2, 0.9, "b", "Plans could create around 44,000 well-paid jobs.", "44,000"),
+        _reading(3, 0.9, "c", "It would add 44,000 visitors a year.", "44,000"),
+        _reading(4, 0.1, "d", "Others say 50,000 jobs.", "50,000"),
+    ]
+    found = conflicting_rows(answer, "a", Highlight(start=at, end=at + 6), others, 0.5)
+    # Same document, other unit and not answer-bearing are no conflicts.
+    assert found == [(2, 0.9)]
+
+
+def test_percent_signs_and_words_are_one_unit():
+    assert [(q.value, q.unit) for q in quantities("5% of GVA, or 5 percent")] == [
+        (5.0, "percent"), (5.0, "percent")]

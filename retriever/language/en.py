@@ -234,6 +234,7 @@ _CONNECTORS = frozenset({"of", "the", "and", "for", "&"})
 
 _QUANTITY = re.compile(
     rf"(?P<cur>{_CURRENCY})?\s?(?P<num>\d[\d,]*(?:\.\d+)?)(?:\s?(?P<scale>{_SCALE})\b)?"
+    r"(?P<pct>\s?%)?"
     r"(?P<tail>(?:[\s,]+[A-Za-z][\w‑-]*){0,4})",
 )
 _WORD = re.compile(r"[A-Za-z][\w‑-]*")
@@ -272,6 +273,8 @@ def quantities(text: str) -> list[Quantity]:
         noun = _counted_noun(m.group("tail") or "")
         if m.group("cur"):
             unit = m.group("cur")
+        elif m.group("pct"):
+            unit = "percent"  # "5%" and "5 percent" are one unit
         elif noun and not re.fullmatch(r"\d{4}", m.group("num")):
             unit = noun
         else:
