@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, get_args, runtime_checkable
@@ -62,6 +62,22 @@ class ReportsProgress(Protocol):
     def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
         """The same vectors as ``encode(texts)``, calling ``on_done`` as texts finish."""
         ...
+
+
+@runtime_checkable
+class EncodesGroups(Protocol):
+    """An encoder that embeds several independent calls' texts at once, each group getting
+    exactly the vectors ``encode(group)`` gives it: many small documents, one at a time, cannot
+    keep the encoder's workers busy."""
+
+    def encode_groups(self, groups: Sequence[list[str]]) -> list[np.ndarray]: ...
+
+
+def encode_groups(encoder: Encoder, groups: Sequence[list[str]]) -> list[np.ndarray]:
+    """Each group's ``encoder.encode(group)``, together where the encoder can."""
+    if isinstance(encoder, EncodesGroups):
+        return encoder.encode_groups(groups)
+    return [encoder.encode(group) for group in groups]
 
 
 def resolve_model_path(model: str) -> Path:

@@ -11,7 +11,9 @@ are in eval/results/bench/README.md, "Encoder backends"). The export is cached o
 
 A single text (a question) runs alone and unpadded: the model's tokenizer.json pads every text to
 128 tokens, and left on, a short question would cost as much as a 128-token text. Many texts in one
-fp32 call (ingest) run in small batches of similar length; int8 runs every text alone.
+fp32 call (ingest) run in small batches of similar length; int8 runs every text alone. The batches
+depend on the call's texts alone, so a document gets the same vectors whatever is ingested beside
+it; ``encode_groups`` runs the batches of several calls on the same workers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +49,24 @@ MODEL_FILES = {FP32_BACKEND: "model-fp32.onnx", BACKEND: "model-int8.onnx"}
 # Texts per fp32 run when a call embeds many (ingest): enough to amortise each op's fixed cost,
 # few enough that sorting by length leaves little padding (eval/results/bench/README.md).
 FP32_BATCH = 8
+# A batch's longest text is at most this many times its shortest: padding is computed and thrown
+# away, and a document's short sentences batched with its long chunks cost as much as the chunks.
+FP32_LENGTH_SPREAD = 1.25
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def length_batches(lengths: Sequence[int], size: int = FP32_BATCH,
+                   spread: float = FP32_LENGTH_SPREAD) -> list[list[int]]:
+    """Indices of ``lengths`` in batches of at most ``size``, shortest first, a batch's longest
+    at most ``spread`` times its shortest."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (lengths[i], i)):
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) >= size or lengths[i] > spread * lengths[batch[0]]:
+            batches.append([i])
+        else:
+            batch.append(i)
+    return batches
 
 
 def default_cache_dir() -> Path:
@@ -229,37 +250,43 @@ class OnnxEncoder:
         return self.encode_reporting(texts, lambda _: None)
 
     def encode_reporting(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
-        if self._batched and len(texts) > 1:
-            return self._encode_batched(texts, on_done)
-        # int8: one text per run, never a padded batch. Dynamic quantization scales activations
-        # by the whole input tensor, so batch-mates and padding would change a text's vector
-        # and make ingest depend on how texts were batched.
-        out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
-        if self._workers == 1 or len(texts) < 2:
-            for row, text in enumerate(texts):
-                out[row] = self._run(text)
-                on_done(1)
+        return self._encode([texts], on_done)[0]
+
+    def encode_groups(self, groups: Sequence[list[str]]) -> list[np.ndarray]:
+        """Each group's vectors exactly as ``encode(group)`` gives them (the same runs), with
+        the runs of all groups sharing the workers."""
+        return self._encode(groups, lambda _: None)
+
+    def _encode(self, groups: Sequence[list[str]], on_done: TextsDone) -> list[np.ndarray]:
+        outs = [np.zeros((len(texts), self.identity.dim), dtype=np.float32) for texts in groups]
+        runs = [(group, rows, run) for group, texts in enumerate(groups)
+                for rows, run in self._runs(texts)]
+
+        def fill(group: int, rows: list[int], vectors: np.ndarray) -> None:
+            outs[group][rows] = vectors
+            on_done(len(rows))
+
+        workers = min(self._workers, len(runs))
+        if workers <= 1:  # a question: no threads to start
+            for group, rows, run in runs:
+                fill(group, rows, run())
         else:
-            with ThreadPoolExecutor(min(self._workers, len(texts))) as pool:
-                for row, vector in enumerate(pool.map(self._run, texts)):
-                    out[row] = vector
-                    on_done(1)
-        return normalise(out)
+            with ThreadPoolExecutor(workers) as pool:
+                done = pool.map(lambda item: item[2](), runs)
+                for (group, rows, _), vectors in zip(runs, done, strict=True):
+                    fill(group, rows, vectors)
+        return [normalise(out) for out in outs]
 
-    def _encode_batched(self, texts: list[str], on_done: TextsDone) -> np.ndarray:
-        # fp32: texts sorted by token count and run FP32_BATCH at a time, so a batch pads
-        # little; masked padding changes a vector only by float rounding. The batches depend on
-        # this call's texts alone, so the same texts always get the same vectors.
+    def _runs(self, texts: list[str]) -> list[tuple[list[int], Callable[[], np.ndarray]]]:
+        """The model runs that embed ``texts``: which rows each fills, and the run. They depend on
+        these texts alone, so the same texts always get the same vectors."""
+        if not (self._batched and len(texts) > 1):
+            # A single text (fp32 or int8) runs alone and unpadded. int8 runs every text alone:
+            # dynamic quantization scales activations by the whole input tensor, so batch-mates
+            # and padding would change a text's vector.
+            return [([row], partial(self._run, text)) for row, text in enumerate(texts)]
+        # fp32: texts sorted by token count, batched while of similar length; masked padding
+        # changes a vector only by float rounding.
         ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
-        order = sorted(range(len(texts)), key=lambda i: (len(ids[i]), i))
-        batches = [order[i : i + FP32_BATCH] for i in range(0, len(order), FP32_BATCH)]
-        out = np.zeros((len(texts), self.identity.dim), dtype=np.float32)
-
-        def run(batch: list[int]) -> np.ndarray:
-            return self._run_batch([ids[i] for i in batch])
-
-        with ThreadPoolExecutor(max(1, min(self._workers, len(batches)))) as pool:
-            for batch, vectors in zip(batches, pool.map(run, batches), strict=True):
-                out[batch] = vectors
-                on_done(len(batch))
-        return normalise(out)
+        return [(batch, partial(self._run_batch, [ids[i] for i in batch]))
+                for batch in length_batches([len(row) for row in ids])]

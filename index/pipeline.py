@@ -54,7 +54,7 @@ from .store import (
     stage_version,
     writer_lock,
 )
-from .units import Segmented, embed_units, segment_record
+from .units import Segmented, embed_documents, embed_units, segment_record
 
 
 @dataclass
@@ -160,6 +160,10 @@ _MIN_FILES_FOR_LOADERS = 16
 # How far the loaders may run ahead of the encoder: files, and their bytes on disk.
 _AHEAD_FILES_PER_LOADER = 8
 _AHEAD_BYTES = 64 * 2**20
+# Documents with fewer texts than this are embedded several at a time (each with the vectors it
+# would get alone) until a group holds this many: one small document cannot keep the encoder's
+# workers busy.
+_GROUP_TEXTS = 64
 
 
 def _segmenter(reads: dict[str, list[_Read]], known: dict[str, str],
@@ -225,6 +229,7 @@ class _Actions:
     def passed(self) -> None: ...
     def reuse(self, doc_id: str, path: Path) -> None: ...
     def keep(self, doc_id: str) -> None: ...
+    def done(self) -> None: ...
 
     def embed(self, read: _Read) -> None:
         raise AssertionError("a dry run never embeds")
@@ -238,6 +243,8 @@ class _Stage(_Actions):
                  shown: IngestProgress) -> None:
         self._add, self._previous, self._encoder = add, previous, encoder
         self._segmented, self._shown = segmented, shown
+        self._group: list[Segmented] = []  # small documents waiting to be embedded together
+        self._group_texts = 0
 
     def begin(self, read: _Read) -> None:
         self._shown.begin(read.source.path.name, _size(read.source))
@@ -253,12 +260,15 @@ class _Stage(_Actions):
 
     def reuse(self, doc_id: str, path: Path) -> None:
         old = self._old(doc_id)
+        self.done()  # documents are added in order
         # Where it is now: a file moved between sources is attributed to the new one.
         self._add(replace(old, record=replace(old.record, source_path=str(path))))
         self._shown.passed()
 
     def keep(self, doc_id: str) -> None:
-        self._add(self._old(doc_id))
+        old = self._old(doc_id)
+        self.done()
+        self._add(old)
 
     def embed(self, read: _Read) -> None:
         source = read.source
@@ -268,8 +278,23 @@ class _Stage(_Actions):
             raise LoadError(str(source.path), "could not be loaded (its parser crashed the "
                             "loader process)") from None
         self._shown.measured(source.path.name, len(segmented.record.text))
-        self._add(embed_units(segmented, self._encoder, self._shown.embedded))
-        self._shown.finished()
+        texts = len(segmented.sentences) + len(segmented.chunks)
+        if texts >= _GROUP_TEXTS:
+            self.done()
+            self._add(embed_units(segmented, self._encoder, self._shown.embedded))
+            self._shown.finished()
+            return
+        self._group.append(segmented)
+        self._group_texts += texts
+        self._shown.finished()  # counted as it joins its group: the bar leads by one group at most
+        if self._group_texts >= _GROUP_TEXTS:
+            self.done()
+
+    def done(self) -> None:
+        """Embed and add the small documents waiting in the group."""
+        group, self._group, self._group_texts = self._group, [], 0
+        for units in embed_documents(group, self._encoder) if group else ():
+            self._add(units)
 
 
 def _documents(reads: dict[str, list[_Read]], known: dict[str, str],
@@ -307,6 +332,7 @@ def _documents(reads: dict[str, list[_Read]], known: dict[str, str],
             act.keep(doc_id)  # its source is gone for now: keep it until told to drop it
             out.kept.append(doc_id)
             out.paths[doc_id] = old_path
+    act.done()
     return out
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .chunk import chunk_sentences
 from .deadline import Deadline
-from .embed import Encoder, ReportsProgress
+from .embed import Encoder, ReportsProgress, encode_groups
 from .lexical import join_line_hyphens, tokenize
 from .records import Chunk, DocumentRecord, DocUnits, Sentence, Span
 from .segment import split_sentences
@@ -89,12 +89,26 @@ def embed_units(
     segmented: Segmented, encoder: Encoder, on_progress: EmbedProgress | None = None
 ) -> DocUnits:
     """Vectors and tokens for a segmented document; ``on_progress`` follows the embedding."""
-    record, sentences, chunks = segmented.record, segmented.sentences, segmented.chunks
+    return _with_vectors(segmented, _encode(encoder, _model_texts(segmented), on_progress))
+
+
+def embed_documents(documents: Sequence[Segmented], encoder: Encoder) -> list[DocUnits]:
+    """``embed_units`` of each document, embedded together: each gets the vectors it would get
+    alone (``encode_groups``)."""
+    vectors = encode_groups(encoder, [_model_texts(doc) for doc in documents])
+    return [_with_vectors(doc, v) for doc, v in zip(documents, vectors, strict=True)]
+
+
+def _model_texts(segmented: Segmented) -> list[str]:
     # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
-    units = [s.text for s in sentences] + [c.text for c in chunks]
-    vectors = _encode(encoder, [join_line_hyphens(u) for u in units], on_progress)
+    units = [s.text for s in segmented.sentences] + [c.text for c in segmented.chunks]
+    return [join_line_hyphens(u) for u in units]
+
+
+def _with_vectors(segmented: Segmented, vectors: np.ndarray) -> DocUnits:
+    sentences, chunks = segmented.sentences, segmented.chunks
     return DocUnits(
-        record=record,
+        record=segmented.record,
         sentences=sentences,
         chunks=chunks,
         sentence_vectors=vectors[: len(sentences)],

@@ -4,8 +4,11 @@ Real model, real server on 127.0.0.1; no timing is asserted."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+
+import pytest
 
 from eval.bench import ingest_compare, real_scale
 
@@ -28,6 +31,28 @@ def test_checkouts_side_by_side_report_every_run():
     for runs in result["runs"].values():
         (run,) = runs
         assert run["sentences"] > 0 and run["peak_rss_mib"] > 0 and len(run["load_average"]) == 2
+
+
+def test_settings_side_by_side_run_this_checkout_with_their_environment():
+    result = ingest_compare.compare(
+        {"one": ingest_compare.Variant(REPO, {"CITEQA_INGEST_LOADERS": "0"}),
+         "loader": ingest_compare.Variant(REPO, {"CITEQA_INGEST_LOADERS": "1"})},
+        SEEDS, rounds=1)
+    assert result["variants"]["loader"]["env"] == {"CITEQA_INGEST_LOADERS": "1"}
+    one, loader = result["runs"]["one"][0], result["runs"]["loader"][0]
+    assert one["sentences"] == loader["sentences"] > 0
+    assert loader["sentences_per_s"] > 0
+
+
+@pytest.mark.parametrize("value", ["x", "x=", "x=KEY", "=K=V", "x=K=V,bad"])
+def test_a_malformed_setting_is_refused(value):
+    with pytest.raises(argparse.ArgumentTypeError):
+        ingest_compare._setting(value)
+
+
+def test_a_setting_names_its_environment():
+    name, variant = ingest_compare._setting("two=A=1,B=x=y")
+    assert name == "two" and variant.env == {"A": "1", "B": "x=y"}
 
 
 def test_real_path_ingests_serves_and_measures(tmp_path):

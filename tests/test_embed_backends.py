@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from index.embed import DEFAULT_MODEL, ModelIdentity, ModelNotFound, load_encoder
-from index.embed_onnx import BACKEND, FP32_BACKEND, MODEL_FILES, export_dir, prepare_export
+from index.embed_onnx import (
+    BACKEND,
+    FP32_BACKEND,
+    MODEL_FILES,
+    export_dir,
+    length_batches,
+    prepare_export,
+)
 from index.manifest import (
     FORMAT_VERSION,
     PROBE_MIN_COSINE,
@@ -205,3 +212,27 @@ def test_first_export_says_what_it_is_doing_and_how_long_it_took(
     assert err[1].startswith("citeqa: encoder exported in ") and err[1].endswith(" s")
     assert prepare_export("bundled:all-MiniLM-L6-v2", cache_dir=tmp_path) == target
     assert capsys.readouterr().err == ""
+
+
+def test_length_batches_keep_similar_lengths_together() -> None:
+    lengths = [200, 10, 11, 12, 9, 240, 30, 10, 10, 10, 10, 10, 10]
+    batches = length_batches(lengths, size=4, spread=1.25)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 4
+        assert max(lengths[i] for i in batch) <= 1.25 * min(lengths[i] for i in batch)
+    # shortest first, and no text waits behind a longer one
+    firsts = [lengths[b[0]] for b in batches]
+    assert firsts == sorted(firsts)
+
+
+@pytest.mark.parametrize("backend", [FP32_BACKEND, BACKEND])
+def test_groups_embedded_together_get_the_vectors_they_get_alone(backend, int8_encoder,
+                                                                 onnx_fp32_encoder) -> None:
+    encoder = {FP32_BACKEND: onnx_fp32_encoder, BACKEND: int8_encoder}[backend]
+    two_threads = load_encoder("bundled:all-MiniLM-L6-v2", backend=backend, threads=2)
+    groups = [SENTENCES[:3], [SENTENCES[3]], [], SENTENCES[4:], SENTENCES[::-1]]
+    together = two_threads.encode_groups(groups)
+    for group, vectors in zip(groups, together, strict=True):
+        assert vectors.shape == (len(group), encoder.identity.dim)
+        assert np.array_equal(vectors, encoder.encode(group))  # bit for bit
