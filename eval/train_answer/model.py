@@ -3,8 +3,11 @@
 - ``answer``: one logit from the [CLS] vector: does this sentence answer the question?
 - ``span``: start and end logits per token: where in the sentence the answer is (the highlight).
 
-Loss: binary cross-entropy on the answer logit, plus cross-entropy of the gold start and end
-token on positive candidates (``-100`` elsewhere, ignored), weighted by ``span_weight``.
+Loss on the answer logit: binary cross-entropy per candidate ("pointwise"), or with ``groups``
+(each row's question) a softmax over each question's candidates and a null choice whose logit is
+0 ("listwise"): the likelihood of its answering candidates, or of the null choice when none
+answers. Plus cross-entropy of the gold start and end token on positive candidates (``-100``
+elsewhere, ignored), weighted by ``span_weight``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class AnswerReader(nn.Module):
         labels: torch.Tensor | None = None,
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         hidden = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -56,7 +60,11 @@ class AnswerReader(nn.Module):
             "end_logits": end_logits,
         }
         if labels is not None:
-            loss = nn.functional.binary_cross_entropy_with_logits(answer_logit, labels.float())
+            if groups is None:
+                loss = nn.functional.binary_cross_entropy_with_logits(answer_logit,
+                                                                      labels.float())
+            else:
+                loss = listwise_loss(answer_logit, labels, groups)
             if start_positions is not None and end_positions is not None:
                 has_span = (start_positions != IGNORE).any()
                 if has_span:
@@ -68,6 +76,20 @@ class AnswerReader(nn.Module):
                     loss = loss + self.span_weight * span_loss
             out["loss"] = loss
         return out
+
+
+def listwise_loss(logits: torch.Tensor, labels: torch.Tensor,
+                  groups: torch.Tensor) -> torch.Tensor:
+    """Mean over questions of -log P(an answering candidate), or -log P(null) for a question with
+    none, under a softmax over the question's candidate logits and a null logit of 0."""
+    losses = []
+    for group in torch.unique(groups):
+        mine = groups == group
+        scores, answers = logits[mine], labels[mine] > 0
+        everything = torch.logsumexp(torch.cat([scores.new_zeros(1), scores]), 0)
+        chosen = torch.logsumexp(scores[answers], 0) if answers.any() else scores.new_zeros(())
+        losses.append(everything - chosen)
+    return torch.stack(losses).mean()
 
 
 class ExportedReader(nn.Module):

@@ -126,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="reuse --run's weights")
     parser.add_argument("--swap-negatives", type=int, default=train.TrainConfig.swap_negatives,
                         help="synthetic unanswerable pairs per answerable question (augment.py)")
+    parser.add_argument("--loss", choices=("pointwise", "listwise"),
+                        default=train.TrainConfig.loss, help="the answer logit's loss (model.py)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
-    config = train.TrainConfig(swap_negatives=args.swap_negatives)
+    config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss)
     if args.skip_train:
         summary = json.loads((args.run / "train.json").read_text())
         config = train.TrainConfig(**summary["config"])

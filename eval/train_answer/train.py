@@ -35,6 +35,9 @@ class TrainConfig:
     # per answerable question: its answering sentence beside the question with a name or number
     # swapped (augment.py), a negative that looks like an answer
     swap_negatives: int = 0
+    # "pointwise": each pair on its own (binary cross-entropy); "listwise": each question's pairs
+    # together, a softmax over them and a null choice (model.listwise_loss)
+    loss: str = "pointwise"
     epochs: float = 1.0
     batch_size: int = 32
     learning_rate: float = 6e-5
@@ -55,9 +58,16 @@ class Pair:
 
 
 def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[Pair]:
+    return [pair for group in training_groups(items, config) for pair in group]
+
+
+def training_groups(items: list[QuestionExamples], config: TrainConfig) -> list[list[Pair]]:
+    """Each question's training pairs (a swapped question's pair is a question of its own)."""
     rng = random.Random(config.seed)
-    pairs: list[Pair] = []
+    groups: list[list[Pair]] = []
     for item in items:
+        pairs: list[Pair] = []
+        groups.append(pairs)
         head = [c for c in item.candidates[: config.shortlist] if c.label is not None]
         positives = [c for c in head if c.label == 1]
         negatives = [c for c in head if c.label == 0]
@@ -68,8 +78,8 @@ def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[P
             others = swap_pool([x.sentence for x in item.candidates], c.sentence)
             changed = swapped_question(item.question, c.sentence, c.context, others, rng)
             if changed is not None:
-                pairs.append(Pair(changed, c.sentence, c.context, 0, None))
-    return pairs
+                groups.append([Pair(changed, c.sentence, c.context, 0, None)])
+    return [group for group in groups if group]
 
 
 def token_span(offsets: list[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int] | None:
@@ -108,6 +118,10 @@ def encode_pair(tokenizer: Any, pair: Pair, max_length: int) -> dict[str, Any]:
 def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     import torch
 
+    if rows and "pairs" in rows[0]:  # listwise: rows are questions, each a list of pairs
+        batch = collate([pair for row in rows for pair in row["pairs"]])
+        batch["groups"] = torch.tensor([g for g, row in enumerate(rows) for _ in row["pairs"]])
+        return batch
     width = max(len(r["input_ids"]) for r in rows)
     out: dict[str, Any] = {}
     for key in ("input_ids", "attention_mask", "token_type_ids"):
@@ -139,20 +153,32 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
         for item in read_examples(data_dir / f"{name}.jsonl")
         if item.split == "train"
     ]
-    pairs = training_pairs(items, config)
-    random.Random(config.seed).shuffle(pairs)
+    if config.loss not in ("pointwise", "listwise"):
+        raise ValueError(f"unknown loss {config.loss!r} (pointwise or listwise)")
+    groups = training_groups(items, config)
+    pairs = [pair for group in groups for pair in group]
     base = base_model_dir()
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    rows = [encode_pair(tokenizer, p, config.max_length) for p in pairs]
+    rows: list[dict[str, Any]]
+    if config.loss == "listwise":
+        random.Random(config.seed).shuffle(groups)
+        rows = [{"pairs": [encode_pair(tokenizer, p, config.max_length) for p in group]}
+                for group in groups]
+        # About batch_size pairs a step, as pointwise: whole questions of the average size.
+        per_step = max(1, round(config.batch_size * len(groups) / max(1, len(pairs))))
+    else:
+        random.Random(config.seed).shuffle(pairs)
+        rows = [encode_pair(tokenizer, p, config.max_length) for p in pairs]
+        per_step = config.batch_size
     model = AnswerReader(base, config.layers, config.span_weight)
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_step,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        warmup_steps=int(config.warmup_ratio * config.epochs * len(rows) / config.batch_size),
+        warmup_steps=int(config.warmup_ratio * config.epochs * len(rows) / per_step),
         weight_decay=config.weight_decay,
         lr_scheduler_type="linear",
         logging_steps=20,
@@ -175,6 +201,7 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
         "config": asdict(config),
         "questions": len(items),
         "pairs": len(pairs),
+        "groups": len(groups),
         "positives": sum(p.label for p in pairs),
         "train_seconds": round(seconds, 1),
         "train_loss": round(float(result.training_loss), 4),
