@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def _load() -> list[float]:
 def run_ingest(paths: Sequence[Path], env: dict[str, str]) -> dict[str, Any]:
     """``citeqa ingest PATHS`` in a subprocess: wall time, peak RSS and what it published."""
     started, peak, load_before = time.perf_counter(), 0, _load()
+    loads: list[float] = []  # the 1-minute load average, sampled through the run
     with tempfile.TemporaryFile("w+") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "ingest", "--quiet", *map(str, paths)],
@@ -49,6 +51,7 @@ def run_ingest(paths: Sequence[Path], env: dict[str, str]) -> dict[str, Any]:
         while proc.poll() is None:
             memory = process_memory(proc.pid)
             peak = max(peak, memory.peak_bytes if memory else 0)
+            loads.append(os.getloadavg()[0])
             time.sleep(0.5)
         seconds = time.perf_counter() - started
         sink.seek(0)
@@ -59,7 +62,10 @@ def run_ingest(paths: Sequence[Path], env: dict[str, str]) -> dict[str, Any]:
     return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak / 2**20, 1),
             "documents": int(found.group(1)), "chunks": int(found.group(2)),
             "sentences": int(found.group(3)), "load_average_before": load_before,
-            "load_average_after": _load(), "output_tail": text[-1500:]}
+            "load_average_after": _load(),
+            "load_1min_during": {"median": round(statistics.median(loads), 2) if loads else None,
+                                 "max": round(max(loads), 2) if loads else None},
+            "output_tail": text[-1500:]}
 
 
 def _dir_bytes(path: Path) -> int:
