@@ -90,3 +90,15 @@ def test_a_listwise_run_trains_the_real_model_end_to_end(tmp_path) -> None:
     assert summary["groups"] == 4 and summary["pairs"] == 3 * 4 + 4
     assert math.isfinite(summary["train_loss"])
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_an_answerless_copy_is_the_question_with_its_answers_taken_away() -> None:
+    items = [_question("a", [0, 1, 0, 0, 0, 0])]
+    listwise = TrainConfig(loss="listwise", negatives=2, answerless_copies=1)
+    original, copy = training_groups(items, listwise)
+    assert [p.label for p in original] == [1, 0, 0]
+    assert [p.label for p in copy] == [0, 0, 0]  # the next best stand in: the shortlist's size
+    assert {p.sentence for p in copy} == {f"Sentence {i} in 1901 by Ada Lovelace." for i in
+                                          (0, 2, 3)}
+    # pointwise pairs are judged one by one: a copy would only repeat negatives
+    assert len(training_groups(items, TrainConfig(negatives=2, answerless_copies=1))) == 1

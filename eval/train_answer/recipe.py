@@ -128,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic unanswerable pairs per answerable question (augment.py)")
     parser.add_argument("--loss", choices=("pointwise", "listwise"),
                         default=train.TrainConfig.loss, help="the answer logit's loss (model.py)")
+    parser.add_argument("--answerless-copies", type=int,
+                        default=train.TrainConfig.answerless_copies,
+                        help="listwise: each answerable question again without its answers")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
-    config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss)
+    config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
+                               answerless_copies=args.answerless_copies)
     if args.skip_train:
         summary = json.loads((args.run / "train.json").read_text())
         config = train.TrainConfig(**summary["config"])

@@ -38,6 +38,9 @@ class TrainConfig:
     # "pointwise": each pair on its own (binary cross-entropy); "listwise": each question's pairs
     # together, a softmax over them and a null choice (model.listwise_loss)
     loss: str = "pointwise"
+    # listwise only: per answerable question, its group again without its answering candidates
+    # (the best unanswerable-looking shortlist there is), whose right choice is "none"
+    answerless_copies: int = 0
     epochs: float = 1.0
     batch_size: int = 32
     learning_rate: float = 6e-5
@@ -74,6 +77,11 @@ def training_groups(items: list[QuestionExamples], config: TrainConfig) -> list[
         keep = config.negatives if item.answerable else config.unanswerable_negatives
         for c in positives + negatives[:keep]:
             pairs.append(Pair(item.question, c.sentence, c.context, int(c.label or 0), c.span))
+        if positives and config.loss == "listwise":
+            # the next best candidates stand in for the answer that is taken away
+            answerless = [Pair(item.question, c.sentence, c.context, 0, None)
+                          for c in negatives[: keep + len(positives)]]
+            groups.extend([answerless] * config.answerless_copies)
         for c in positives[: config.swap_negatives]:
             others = swap_pool([x.sentence for x in item.candidates], c.sentence)
             changed = swapped_question(item.question, c.sentence, c.context, others, rng)
