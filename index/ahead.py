@@ -77,6 +77,9 @@ class Ahead(Generic[K, A, R]):
         for passed in [p for p in self._pending if p < position]:
             self._take(passed).cancel()  # a no-op once it runs; it must not hold the window
         self._fill(through=position)
+        if position not in self._pending:  # the pool broke before it could be submitted
+            self._submitted = max(self._submitted, position + 1)
+            return self._after_crash(position)
         future = self._take(position)
         self._fill(through=position)
         try:
@@ -92,7 +95,13 @@ class Ahead(Generic[K, A, R]):
             if full and self._submitted > through and self._pending:
                 return
             assert self._pool is not None
-            self._pending[self._submitted] = self._pool.submit(self._fn, item.arg)
+            try:
+                future = self._pool.submit(self._fn, item.arg)
+            except BrokenProcessPool:
+                # A worker died on an item submitted earlier: the next result that needs the
+                # pool finds out which one, and a fresh pool takes the rest.
+                return
+            self._pending[self._submitted] = future
             self._pending_bytes += item.size
             self._submitted += 1
 

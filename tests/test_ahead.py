@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,15 @@ def test_items_passed_over_are_skipped_and_unplanned_ones_refused() -> None:
             ahead.result(99)
 
 
-def test_a_crashing_item_is_reported_alone_and_the_others_still_come_back() -> None:
+@pytest.mark.parametrize("consumer_pause_s", [0.0, 0.5])
+def test_a_crashing_item_is_reported_alone_and_the_others_still_come_back(
+        consumer_pause_s: float) -> None:
+    # With a pause (a slow encoder, a busy machine) the crash breaks the pool while the consumer
+    # still asks for items computed before it, and before later items are submitted.
     with Ahead(_square_or_fail, _plan(range(8, 16)), 2, window=4, window_bytes=10_000) as ahead:
         outcomes: list[object] = []
         for n in range(8, 16):
+            time.sleep(consumer_pause_s)
             try:
                 outcomes.append(ahead.result(n))
             except WorkerCrashed:
