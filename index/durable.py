@@ -81,6 +81,29 @@ def write_file(path: Path, data: bytes, root: Path, steps: Steps) -> None:
         os.close(fd)
 
 
+def write_file_from(path: Path, produce: Callable[[Callable[[bytes], None]], None], root: Path,
+                    steps: Steps) -> None:
+    """``write_file`` for data too large to hold: ``produce`` is called with a function that
+    appends a block to the file. The same steps are named ("write-half" after the first block)."""
+    rel = path.relative_to(root).as_posix()
+    steps.at(f"write {rel}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        first = True
+
+        def append(block: bytes) -> None:
+            nonlocal first
+            _write_all(fd, memoryview(block))
+            if first:
+                first = False
+                steps.at(f"write-half {rel}")
+
+        produce(append)
+        steps.at(f"fsync {rel}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 def replace_pointer(root: Path, pointer: str, target: str, sha256: str, steps: Steps) -> None:
     """Point the file ``pointer`` at ``target`` (a line "name sha256"), atomically: the line is

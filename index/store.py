@@ -291,7 +291,7 @@ def _load_dense(
         return VectorIndex.exact_over(vectors)
     entry = dense_search_entry(manifest, name)
     tuning = None if entry is None else SearchTuning.from_manifest(entry)
-    return VectorIndex.from_bytes((vdir / name).read_bytes(), tuning)
+    return VectorIndex.read(vdir / name, tuning)
 
 
 def _load_version(

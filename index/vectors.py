@@ -26,7 +26,9 @@ factory setting may fix them instead: ``"IVF256,PQ48|nprobe=16"`` (recall is sti
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
@@ -311,7 +313,16 @@ class VectorIndex:
     def from_bytes(cls, data: bytes, tuning: SearchTuning | None = None) -> VectorIndex:
         """Deserialise; with ``tuning`` (from the manifest), search with its parameters. A Flat
         index (as versions before format 3 stored) becomes exact search over its vectors."""
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        return cls._loaded(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), tuning)
+
+    @classmethod
+    def read(cls, path: Path, tuning: SearchTuning | None = None) -> VectorIndex:
+        """``from_bytes`` of the file at ``path``, read by FAISS straight into the index: the
+        file's bytes are never held beside it (a large index would need twice its size)."""
+        return cls._loaded(faiss.read_index(str(path)), tuning)
+
+    @classmethod
+    def _loaded(cls, index: faiss.Index, tuning: SearchTuning | None) -> VectorIndex:
         flat = faiss.downcast_index(index)
         if isinstance(flat, faiss.IndexFlat) and flat.metric_type == faiss.METRIC_INNER_PRODUCT:
             return cls.exact_over(faiss.vector_to_array(flat.codes).view(np.float32)
@@ -327,6 +338,29 @@ class VectorIndex:
             flat.add(self._vectors)
             return faiss.serialize_index(flat).tobytes()
         return faiss.serialize_index(self._faiss).tobytes()
+
+    def write_to(self, write: Callable[[bytes], None]) -> None:
+        """Serialise through ``write`` a block at a time, as ``to_bytes`` would give it, without
+        ever holding the whole serialisation (two copies of a large index) in memory. An
+        exception ``write`` raises comes out as itself, not as FAISS's RuntimeError."""
+        if self._vectors is not None:
+            write(self.to_bytes())
+            return
+        raised: list[BaseException] = []
+
+        def forward(block: bytes) -> None:
+            try:
+                write(block)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+
+        try:
+            faiss.write_index(self._faiss, faiss.PyCallbackIOWriter(forward))
+        except RuntimeError:
+            if raised:
+                raise raised[0] from None
+            raise
 
     @property
     def _faiss(self) -> faiss.Index:

@@ -29,7 +29,10 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .bm25_build import SENTINEL, write_bm25
-from .durable import Steps, abandon_stream, finish_stream, fsync_dir, write_file
+from .durable import (
+    Steps, abandon_stream, finish_stream, fsync_dir, write_file, write_file_from,
+)
+from .heap import release_free_heap
 from .manifest import sha256_file
 from .npy_stream import NpyAppender, NpyRows
 from .records import DocumentRecord, Units
@@ -174,11 +177,13 @@ class VersionWriter:
             if is_exact(faiss_factory, count):
                 derived.append(name)  # exact search scans the .npy: nothing more to store
                 continue
+            release_free_heap()  # what the lexical indexes or the previous kind's build freed
             index = VectorIndex.build(NpyRows(self._staging / vectors_file(kind)), faiss_factory)
-            write_file(self._staging / name, index.to_bytes(), self._root, self._steps)
+            write_file_from(self._staging / name, index.write_to, self._root, self._steps)
             tuning: SearchTuning | None = index.tuning
             if tuning is not None:
                 tunings[name] = tuning.to_manifest()
+            del index  # the next kind's index is built without this one beside it
         checksums = {path.relative_to(self._staging).as_posix(): sha256_file(path)
                      for path in sorted(self._staging.rglob("*")) if path.is_file()}
         self._steps.at(f"fsync-dir {self._staging.relative_to(self._root).as_posix()}")

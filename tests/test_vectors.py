@@ -210,3 +210,59 @@ def test_approximate_build_from_a_file_equals_the_build_from_memory(tmp_path, mo
     in_memory = VectorIndex.build(vectors, "IVF32,PQ8x4")
     assert from_file.to_bytes() == in_memory.to_bytes()
     assert from_file.tuning == in_memory.tuning
+
+
+def test_streamed_serialisation_is_to_bytes_and_reads_back_from_a_file(tmp_path) -> None:
+    """A large index is written a block at a time and read by FAISS from the file: the same
+    bytes as ``to_bytes``, the same results and tuning once read."""
+    vectors = _unit_rows(2000)
+    index = VectorIndex.build(vectors, "IVF16,PQ8x4,Refine(SQ8)")
+    blocks: list[bytes] = []
+    index.write_to(blocks.append)
+    assert b"".join(blocks) == index.to_bytes()
+    (tmp_path / "x.faiss").write_bytes(b"".join(blocks))
+    restored = VectorIndex.read(tmp_path / "x.faiss", index.tuning)
+    assert restored.tuning == index.tuning and len(restored) == 2000
+    for row in (3, 1500):
+        got, want = restored.search(vectors[row], 10), index.search(vectors[row], 10)
+        assert np.array_equal(got[1], want[1]) and np.allclose(got[0], want[0])
+
+
+def test_an_error_of_the_writer_comes_out_as_itself() -> None:
+    """A full disk under FAISS's serialiser is an OSError (ENOSPC) to the caller, not the
+    RuntimeError FAISS turns every callback failure into."""
+    import errno
+
+    index = VectorIndex.build(_unit_rows(2000), "IVF16,PQ8x4")
+
+    def full(block: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as caught:
+        index.write_to(full)
+    assert caught.value.errno == errno.ENOSPC
+
+
+def test_an_exact_index_streams_what_to_bytes_gives() -> None:
+    index = VectorIndex.build(_unit_rows(50), "Flat")
+    blocks: list[bytes] = []
+    index.write_to(blocks.append)
+    assert index.exact and b"".join(blocks) == index.to_bytes()
+
+
+def test_a_file_written_from_blocks_names_the_steps_of_any_written_file(tmp_path) -> None:
+    from index.durable import Steps, write_file_from
+
+    seen: list[str] = []
+    path = tmp_path / "big.bin"
+    write_file_from(path, lambda append: [append(b"ab"), append(b"cd")], tmp_path,
+                    Steps(seen.append))
+    assert path.read_bytes() == b"abcd"
+    assert seen == ["write big.bin", "write-half big.bin", "fsync big.bin"]
+
+    def crash(step: str) -> None:
+        if step.startswith("write-half"):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_file_from(path, lambda append: append(b"xy"), tmp_path, Steps(crash))

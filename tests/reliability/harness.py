@@ -208,13 +208,15 @@ def d4(work: Path, p: dict[str, Any]) -> dict[str, Any]:
     ingest([corpus], ix, encoder(), CONFIG, progress=False)
     version = load_snapshot(ix).version
     reads = Counter()
-    real = faiss.deserialize_index
 
-    def counting(*args: Any) -> Any:
-        reads["faiss"] += 1
-        return real(*args)
+    def counting(real: Any) -> Any:
+        def call(*args: Any) -> Any:
+            reads["faiss"] += 1
+            return real(*args)
+        return call
 
-    faiss.deserialize_index = counting
+    faiss.deserialize_index = counting(faiss.deserialize_index)
+    faiss.read_index = counting(faiss.read_index)
     # FAISS asked to allocate from a corrupt header is the hazard: cap the address space.
     vm = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 30), resource.RLIM_INFINITY))
