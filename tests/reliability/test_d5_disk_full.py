@@ -166,3 +166,32 @@ def test_d5_real_full_filesystem(tmp_path):
         assert refused > 0 and succeeded > 0
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_d5_enospc_while_an_approximate_index_is_written(tmp_path):
+    """A FAISS index is streamed to its file a block at a time: a full disk at any of its steps
+    (open, after the first block, fsync) is the same refusal as for any other file, with the
+    OSError FAISS's writer passed on as itself."""
+    from dataclasses import replace
+
+    config = replace(CONFIG, faiss_factory="HNSW32")  # trains on nothing: any size is built
+    corpus, base = make_corpus(tmp_path, "b1"), tmp_path / "base"
+    ingest([corpus], base, encoder(), config, progress=False)
+    set_marker(corpus, "new")
+    recorded: list[str] = []
+    copy_index(base, tmp_path / "rec")
+    ingest([corpus], tmp_path / "rec", encoder(), config, progress=False,
+           failpoint=recorded.append)
+    faiss_steps = [k for k, step in enumerate(recorded) if step.endswith(".faiss")]
+    assert {recorded[k].split()[0] for k in faiss_steps} == {"write", "write-half", "fsync"}
+    for k in faiss_steps:
+        tix = tmp_path / "trial"
+        copy_index(base, tix)
+        old_current = current_bytes(tix)
+        with pytest.raises(PublishFailed) as info:
+            ingest([corpus], tix, encoder(), config, progress=False, failpoint=_enospc_at(k))
+        message = str(info.value)
+        assert "No space left on device" in message, message
+        assert _generic(recorded[k]) in _generic(message), message
+        assert current_bytes(tix) == old_current and served_marker(tix) == "b1"
+        assert leftovers(tix) == [], leftovers(tix)
