@@ -32,10 +32,12 @@ from retriever import (
 )
 
 DEV_SETS = {"squad2": "squad2", "squad": "squad", "gold": "gold"}
-# The false-abstention bar the threshold must keep on each dev set with unanswerable questions
-# (the SQuAD 2.0 target's). A tighter gold bar (0.03: one question of its 61 answerable dev
-# questions) pins the threshold so low that almost no unanswerable question is refused anywhere.
-FALSE_ABSTENTION_BARS = {"squad2": 0.10, "gold": 0.10}
+# The false-abstention bar the threshold must keep on each dev set with unanswerable questions:
+# SQuAD 2.0's target, and on the gold set the quality gate's own maximum (eval/baseline.json),
+# which a model chosen at 0.10 on gold dev can exceed on gold test. A tighter gold bar (0.03: one
+# question of its 61 answerable dev questions) pins the threshold so low that almost no
+# unanswerable question is refused anywhere.
+FALSE_ABSTENTION_BARS = {"squad2": 0.10, "gold": 0.08}
 SHORTLISTS = (4, 6, 8, 10, 12)
 # Weights of the pre-ranker's score added to the reader's logit (0: the reader alone).
 PRERANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
