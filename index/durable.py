@@ -67,22 +67,18 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 def write_file(path: Path, data: bytes, root: Path, steps: Steps) -> None:
     """Create ``path`` with ``data`` and fsync it (the directory entry is the caller's to sync)."""
-    rel = path.relative_to(root).as_posix()
-    steps.at(f"write {rel}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        _write_all(fd, view[: len(view) // 2])
-        steps.at(f"write-half {rel}")  # a crash or a full disk in the middle of a file
-        _write_all(fd, view[len(view) // 2 :])
-        steps.at(f"fsync {rel}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    view = memoryview(data)
+    half = len(view) // 2  # a crash or a full disk in the middle of a file
+
+    def halves(append: Callable[[memoryview | bytes], None]) -> None:
+        append(view[:half])
+        append(view[half:])
+
+    write_file_from(path, halves, root, steps)
 
 
-def write_file_from(path: Path, produce: Callable[[Callable[[bytes], None]], None], root: Path,
-                    steps: Steps) -> None:
+def write_file_from(path: Path, produce: Callable[[Callable[[memoryview | bytes], None]], None],
+                    root: Path, steps: Steps) -> None:
     """``write_file`` for data too large to hold: ``produce`` is called with a function that
     appends a block to the file. The same steps are named ("write-half" after the first block)."""
     rel = path.relative_to(root).as_posix()
@@ -91,7 +87,7 @@ def write_file_from(path: Path, produce: Callable[[Callable[[bytes], None]], Non
     try:
         first = True
 
-        def append(block: bytes) -> None:
+        def append(block: memoryview | bytes) -> None:
             nonlocal first
             _write_all(fd, memoryview(block))
             if first:

@@ -29,7 +29,6 @@ from .config import IngestConfig as IngestConfig  # its home is index.config (li
 from .deadline import Deadline
 from .durable import Failpoint
 from .embed import Encoder
-from .heap import release_free_heap
 from .ingest_progress import IngestProgress
 from .loaders import parse_document
 from .manifest import (
@@ -439,7 +438,6 @@ def _ingest_into(
         if not writer.documents:
             return  # nothing usable: leaving without publishing removes what was staged
         if not up_to_date():
-            release_free_heap()  # what embedding freed, before the indexes are built
             report.version = staged.publish(
                 _manifest(writer.documents, report, encoder, settings, plan), _digest(
                     writer.documents, encoder, settings, plan),

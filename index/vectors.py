@@ -246,15 +246,14 @@ class _RecallProbe:
                                                             strict=True)):
             kept = [(float(s), int(i)) for s, i in zip(row_scores, row_ids, strict=True)
                     if i >= 0 and i != row]
-            floors[at] = kept[self.k - 1][0] - TIE_EPSILON if len(kept) >= self.k else -np.inf
             self.near.append({i for _, i in kept[: self.k]})
-            if len(kept) <= self.k or kept[self.k][0] < floors[at]:
-                floors[at] = np.inf  # no tie beyond the k: nothing more to gather
+            floor = kept[self.k - 1][0] - TIE_EPSILON if len(kept) > self.k else np.inf
+            floors[at] = floor if kept[self.k:] and kept[self.k][0] >= floor else np.inf
         tied = np.flatnonzero(np.isfinite(floors))
         if len(tied):
-            for at, rows in zip(tied, _rows_at_least(self.queries[tied], vectors, floors[tied]),
-                                strict=True):
-                self.near[at] |= rows - {int(self.rows[at])}
+            gathered = _rows_at_least(self.queries[tied], vectors, floors[tied])
+            for position, rows in zip(tied.tolist(), gathered, strict=True):
+                self.near[position] |= rows - {int(self.rows[position])}
 
     def recall(self, params: tuple[tuple[str, int], ...]) -> float:
         if params:
@@ -389,7 +388,9 @@ class VectorIndex:
                 raise
 
         try:
-            faiss.write_index(self._faiss, faiss.PyCallbackIOWriter(forward))
+            # faiss's type stub lacks the callback writer the module has
+            writer = faiss.PyCallbackIOWriter(forward)  # type: ignore[attr-defined]
+            faiss.write_index(self._faiss, writer)
         except RuntimeError:
             if raised:
                 raise raised[0] from None

@@ -30,7 +30,12 @@ import numpy as np
 
 from .bm25_build import SENTINEL, write_bm25
 from .durable import (
-    Steps, abandon_stream, finish_stream, fsync_dir, write_file, write_file_from,
+    Steps,
+    abandon_stream,
+    finish_stream,
+    fsync_dir,
+    write_file,
+    write_file_from,
 )
 from .heap import release_free_heap
 from .manifest import sha256_file
@@ -151,6 +156,7 @@ class VersionWriter:
     def finish(self, faiss_factory: str, k1: float, b: float) -> dict[str, Any]:
         """Complete every file and build the indexes; returns the manifest's file entries:
         ``files`` (sha256 of each), the FAISS search tunings, the exact indexes not stored."""
+        release_free_heap()  # what embedding freed, before the indexes are built
         for appender in self._appenders():
             appender.finish()
         for tokens in self._tokens.values():
