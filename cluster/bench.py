@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from index.config import IngestConfig
+from service.ports import free_port
 
 from .ingest import ingest_sharded
 from .ray_connect import connect
@@ -42,11 +42,6 @@ def _load() -> list[float]:
 def _emit(record: dict[str, Any]) -> None:
     print(json.dumps({**record, "loadavg": _load()}), flush=True)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _make_encoder() -> Any:

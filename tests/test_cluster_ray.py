@@ -25,7 +25,7 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 if importlib.util.find_spec("ray") is None:
     pytest.skip("needs the cluster extra: pip install -e '.[cluster]'", allow_module_level=True)
 
-from cluster.bench import free_port, wait_ready  # noqa: E402
+from cluster.bench import wait_ready  # noqa: E402
 from cluster.ingest import build_in_process, ingest_sharded  # noqa: E402
 from cluster.local import open_local  # noqa: E402
 from cluster.ray_connect import connect  # noqa: E402
@@ -34,6 +34,7 @@ from cluster.ray_serve import deploy  # noqa: E402
 from cluster.shard_set import read_shard_set  # noqa: E402
 from eval.same_answers import stable_answer  # noqa: E402
 from index.config import IngestConfig  # noqa: E402
+from service.ports import free_port  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from tests.fake_citeqa import hashing_encoders  # noqa: E402
 from tests.fake_encoder import HashingEncoder  # noqa: E402

@@ -33,7 +33,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from eval.bench.latency import over_http
 from eval.bench.measure import Latency
-from eval.bench.server import UNLIMITED, free_port, serve
+from eval.bench.server import UNLIMITED, serve
+from service.ports import free_port
 
 GOLD = Path(__file__).resolve().parents[1] / "gold.jsonl"
 

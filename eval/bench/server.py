@@ -7,7 +7,6 @@ so callers can read the process's resident memory and CPU time.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from service.ports import free_port
 
 READY_TIMEOUT_S = 180.0
 
@@ -43,11 +44,6 @@ class Served:
     ready_s: float  # spawn to the first /readyz 200
     pid: int
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import numpy as np
 
 from eval.bench.server import process_memory
+from service.ports import free_port
 from tests.answer_fixture import with_answer_model
 from tests.fake_citeqa import command
 from tests.fake_encoder import HashingEncoder
@@ -31,11 +31,6 @@ CITEQA = Path(sys.executable).with_name("citeqa")
 ADMIN_TOKEN = "reliability-admin-token-0123456789"
 HTTP_TIMEOUT = 60.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve_env(index_dir: Path, workdir: Path, *, fake_dim: int | None = None,
