@@ -83,40 +83,6 @@ def window_tokens(corpus: Corpus, row: int) -> frozenset[str]:
     return frozenset(window)
 
 
-def coverage_gaps(
-    corpus: Corpus,
-    question_tokens: Sequence[str],
-    row: int,
-    absent: frozenset[str] = frozenset(),
-) -> dict[str, float]:
-    """Evidence that the answer is absent from the collection:
-
-    - ``uncovered_rarest``: IDF of the rarest question term missing from the answer's window,
-      relative to the question's rarest term (1.0: the most specific term is not there);
-    - ``unknown_mass``: IDF-weighted share of question terms that occur nowhere in the collection;
-    - ``matched_evidence``: the IDF of the question terms the window does contain, in units of
-      the rarest possible term (absolute, unlike the shares: a window sharing only a word that is
-      everywhere in the collection links it to the question weakly, however short the question).
-
-    ``absent`` lists terms to treat as unseen (weight fitting uses it to simulate a collection
-    without the documents that hold the answer)."""
-    terms = set(question_tokens)
-    if not terms:
-        return {"uncovered_rarest": 0.0, "unknown_mass": 0.0, "matched_evidence": 0.0}
-    window = window_tokens(corpus, row) - absent
-    idf = {t: corpus.idf_of("\x00unseen") if t in absent else corpus.idf_of(t) for t in terms}
-    rarest = max(idf.values())
-    missing = [idf[t] for t in terms if t not in window]
-    unknown = sum(idf[t] for t in terms if t in absent or t not in corpus.idf)
-    total = sum(idf.values())
-    matched = sum(idf[t] for t in terms if t in window)
-    return {
-        "uncovered_rarest": max(missing, default=0.0) / rarest if rarest > 0 else 0.0,
-        "unknown_mass": unknown / total if total > 0 else 0.0,
-        "matched_evidence": matched / corpus.idf_of("\x00unseen"),
-    }
-
-
 def sentence_features(
     corpus: Corpus,
     rows: np.ndarray,

@@ -20,12 +20,13 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from eval import datasets
 from eval.markdown_table import markdown_table
-from eval.train_answer import tune
+from eval.train_answer import support, tune
 from eval.train_answer.data import QuestionExamples, read_examples
 from retriever import MODEL_DIR, AnswerModel
 
@@ -63,11 +64,17 @@ def shortlist_signals(
     }
 
 
+# Whether the best candidate's neighbourhood holds what the question asks about (features.py's
+# answer_support: over the sentence and context the answer model read).
+SUPPORT: tuple[str, ...] = support.SUPPORT
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "best score (today's Platt)": ("best",),
     "best + margin": ("best", "margin"),
     "best + parts": ("best", "best_reader", "best_prerank"),
     "all signals": SIGNALS,
+    "best + coverage": ("best", "uncovered_rarest", "unknown_mass", "matched_evidence"),
+    "best + coverage + shares": ("best", *SUPPORT),
+    "all signals + support": (*SIGNALS, *SUPPORT),
 }
 FALSE_ABSTENTION_BAR = 0.10
 FOLDS = 5
@@ -88,6 +95,30 @@ def signal_rows(readings: Sequence[tune.Reading], n: int, weight: float) -> np.n
         logits = [r.scored[i].logit for i in range(k)]
         preranks = [r.item.candidates[i].prerank for i in range(k)]
         rows.append([shortlist_signals(logits, preranks, weight)[s] for s in SIGNALS])
+    return np.asarray(rows, dtype=np.float64)
+
+
+def support_rows(
+    readings: Sequence[tune.Reading], n: int, weight: float, corpus: Any
+) -> np.ndarray:
+    """The support signals of each question's best candidate (``corpus``: its index's Corpus,
+    for the IDFs), over the texts the answer model read."""
+    from eval.train_answer.support import answer_support
+    from index.lexical import tokenize
+    from retriever.language.en import content_terms
+
+    unseen = corpus.idf_of("\x00unseen")
+    rows = []
+    for r in readings:
+        best = r.best(n, weight)
+        if best is None:
+            rows.append([0.0] * len(SUPPORT))
+            continue
+        cand = r.item.candidates[best]
+        found = answer_support(content_terms(tokenize(r.item.question)),
+                               frozenset(tokenize(cand.sentence)),
+                               frozenset(tokenize(cand.context)), corpus.idf_of, unseen)
+        rows.append([found[s] for s in SUPPORT])
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -119,6 +150,15 @@ def at_bar(p: np.ndarray, answerable: np.ndarray, correct: np.ndarray) -> dict[s
     return best
 
 
+def _corpus(name: str) -> Any:
+    from eval.train_answer.build_data import INDEXES
+    from index.store import load_snapshot
+    from retriever.corpus import Corpus
+    from service.settings import Settings
+
+    return Corpus.from_snapshot(load_snapshot(INDEXES.get(name, Settings().index_dir)))
+
+
 def render(results: dict[str, dict[str, dict[str, float]]], n: int, weight: float) -> str:
     lines = [
         "# Confidence model study: shortlist signals for abstention (dev only)",
@@ -132,7 +172,9 @@ def render(results: dict[str, dict[str, dict[str, float]]], n: int, weight: floa
         f"questions right among those keeping false abstention within {FALSE_ABSTENTION_BAR}. "
         "Every figure is a dev figure, used for choosing; no test question is read.",
         "",
-        "Signals: " + ", ".join(f"`{s}`" for s in SIGNALS) + " (see the module).",
+        "Signals: " + ", ".join(f"`{s}`" for s in SIGNALS) + " (see the module). Support "
+        "signals of the best candidate, over the sentence and context the model read "
+        "(`eval/train_answer/support.py`): " + ", ".join(f"`{s}`" for s in SUPPORT) + ".",
         "",
     ]
     for name, rows in results.items():
@@ -155,13 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     reader = AnswerModel(MODEL_DIR, threads=2)
     n, weight = reader.info.candidates, reader.info.prerank_weight
     articles = article_of()
+    corpora = {name: _corpus(name) for name in ("squad2", "gold")}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name in ("squad2", "gold"):
         items: list[QuestionExamples] = [
             i for i in read_examples(args.data / f"{name}.jsonl") if i.split == "dev"
         ]
         readings = tune.read_all(reader.score, items, n)
-        x_all = signal_rows(readings, n, weight)
+        x_all = np.hstack([
+            signal_rows(readings, n, weight),
+            support_rows(readings, n, weight, corpora[name]),
+        ])
         answerable = np.array([i.answerable for i in items])
         outcomes = tune.outcomes(readings, n, weight)
         correct = np.array([o.correct_if_answered for o in outcomes])
@@ -171,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(set(groups)) < FOLDS:
             continue
         for label, names in FEATURE_SETS.items():
-            cols = [SIGNALS.index(s) for s in names]
+            cols = [(*SIGNALS, *SUPPORT).index(s) for s in names]
             p = cross_validated(x_all[:, cols], y, groups)
             results[name][label] = at_bar(p, answerable, correct)
             print(name, label, json.dumps(results[name][label]), file=sys.stderr)
