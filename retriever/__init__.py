@@ -7,6 +7,7 @@ to these names.
 from .answer_model import (
     DESCRIPTION,
     MODEL_DIR,
+    Answerability,
     AnswerModel,
     Calibration,
     Candidate,
@@ -15,8 +16,10 @@ from .answer_model import (
     file_sha256,
     fitted_with,
 )
+from .corpus import Corpus
 from .engine import Engine
 from .features import FEATURES
+from .language.en import content_terms
 from .weights import WEIGHTS_PATH, ScoringModel
 
 __all__ = [
@@ -25,11 +28,14 @@ __all__ = [
     "MODEL_DIR",
     "WEIGHTS_PATH",
     "AnswerModel",
+    "Answerability",
     "Calibration",
     "Candidate",
+    "Corpus",
     "Engine",
     "Scored",
     "ScoringModel",
+    "content_terms",
     "encode_pairs",
     "file_sha256",
     "fitted_with",

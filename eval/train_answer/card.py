@@ -130,3 +130,52 @@ def _gap_items(gaps: dict[str, float]) -> list[tuple[str, float]]:
 
 def _fmt_map(values: dict[Any, float]) -> str:
     return ", ".join(f"{k}: {v:.3f}" for k, v in values.items())
+
+
+VERIFIER_HEADING = "## The verifier"
+
+
+def render_verifier(description: dict[str, Any], notes: dict[str, Any]) -> str:
+    """The card's section on the verifier (``eval/train_answer/verifier.py``)."""
+    verifier = description["verifier"]
+    train = notes["train"]
+    config = train["config"]
+    model = verifier["answerability"]
+    before, after = notes["dev_without_verifier"], notes["dev"]
+    rows = "\n".join(
+        f"| {label} | " + " | ".join(f"{_fmt(before[name][key])} → {_fmt(after[name][key])}"
+                                     for name in _SETS) + " |"
+        for key, label in _FIGURES
+    )
+    hyper = "\n".join(f"| `{k}` | {v} |" for k, v in config.items())
+    return f"""{VERIFIER_HEADING}
+
+`{verifier['file']}` ({verifier['precision']}, {verifier['size_bytes']:,} bytes), sha256
+`{verifier['sha256']}` (checked at load): a second cross-encoder, the same architecture from the
+same base weights, that reads the question beside the best candidate with the sentence after it
+(up to {verifier['max_length']} tokens) and gives one logit: is the question answered here at
+all? The reader reads one sentence at a time, and SQuAD 2.0's unanswerable questions were written
+against a paragraph to look answerable from it; the verifier is trained for that decision alone.
+
+- Data: the SQuAD 2.0 training articles only ({train['questions']:,} questions): each answerable
+  question beside its answering candidate (label 1), each unanswerable question beside its best
+  {config['unanswerable_negatives']} pre-ranked candidates (label 0); {train['pairs']:,} pairs,
+  {train['positives']:,} positive. Same licence and attribution as above.
+- Training: `python -m eval.train_answer.verifier` (`make train-answer-model` runs it after the
+  reader), transformers' `Trainer` on {train['device']} with {train['torch_threads']} threads,
+  {train['train_seconds'] / 60:.1f} minutes, seed {config['seed']}, binary cross-entropy.
+- Serving reads it once per question, on the best candidate. Confidence = sigmoid(a × combined
+  score + v × verifier logit + b), fitted on the pooled dev questions (a = {model['a']:.4f},
+  v = {model['v']:.4f}, b = {model['b']:.4f}); the threshold is chosen as above, on it.
+  Precision {verifier['precision']} (pooled dev gap to fp32 {notes['int8_pooled_gap']:.3f}).
+
+| hyper-parameter | value |
+|---|---|
+{hyper}
+
+Dev figures without → with the verifier (each at its own dev threshold):
+
+| figure | {' | '.join(_SETS.values())} |
+|---|---|---|---|
+{rows}
+"""

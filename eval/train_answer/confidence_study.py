@@ -105,7 +105,7 @@ def support_rows(
     for the IDFs), over the texts the answer model read."""
     from eval.train_answer.support import answer_support
     from index.lexical import tokenize
-    from retriever.language.en import content_terms
+    from retriever import content_terms
 
     unseen = corpus.idf_of("\x00unseen")
     rows = []
@@ -153,7 +153,7 @@ def at_bar(p: np.ndarray, answerable: np.ndarray, correct: np.ndarray) -> dict[s
 def _corpus(name: str) -> Any:
     from eval.train_answer.build_data import INDEXES
     from index.store import load_snapshot
-    from retriever.corpus import Corpus
+    from retriever import Corpus
     from service.settings import Settings
 
     return Corpus.from_snapshot(load_snapshot(INDEXES.get(name, Settings().index_dir)))

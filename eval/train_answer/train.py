@@ -147,11 +147,8 @@ def base_model_dir() -> Path:
 
 def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     import torch
-    from safetensors.torch import save_file
     from tokenizers import Tokenizer
-    from transformers import Trainer, TrainingArguments, set_seed
-
-    from .model import AnswerReader
+    from transformers import set_seed
 
     torch.set_num_threads(config.threads)
     set_seed(config.seed)
@@ -180,7 +177,28 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
         random.Random(config.seed).shuffle(pairs)
         rows = [encode_pair(tokenizer, p, config.max_length) for p in pairs]
         per_step = config.batch_size
-    model = AnswerReader(base, config.layers, config.span_weight)
+    return fit(rows, per_step, out, config, {
+        "questions": len(items),
+        "pairs": len(pairs),
+        "groups": len(groups),
+        "positives": sum(p.label for p in pairs),
+    })
+
+
+def fit(
+    rows: list[dict[str, Any]], per_step: int, out: Path, config: TrainConfig,
+    counts: dict[str, int],
+) -> dict[str, Any]:
+    """Fine-tune an AnswerReader from the bundled weights on encoded ``rows`` with transformers'
+    Trainer; ``out/model.safetensors`` gets the weights and ``out/train.json`` the summary
+    (the configuration, ``counts`` of the data, time, loss and the Trainer's log), returned."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Trainer, TrainingArguments
+
+    from .model import AnswerReader
+
+    model = AnswerReader(base_model_dir(), config.layers, config.span_weight)
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
         per_device_train_batch_size=per_step,
@@ -207,15 +225,12 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     save_file(state, str(out / "model.safetensors"))
     summary = {
         "config": asdict(config),
-        "questions": len(items),
-        "pairs": len(pairs),
-        "groups": len(groups),
-        "positives": sum(p.label for p in pairs),
+        **counts,
         "train_seconds": round(seconds, 1),
         "train_loss": round(float(result.training_loss), 4),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "torch_threads": torch.get_num_threads(),
-        "log": trainer.state.log_history,
+        "log": list(trainer.state.log_history),
     }
     (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
