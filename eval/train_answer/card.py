@@ -161,8 +161,8 @@ against a paragraph to look answerable from it; the verifier is trained for that
   question beside its answering candidate (label 1), each unanswerable question beside its best
   {config['unanswerable_negatives']} pre-ranked candidates (label 0); {train['pairs']:,} pairs,
   {train['positives']:,} positive. Same licence and attribution as above.
-- Training: `python -m eval.train_answer.verifier` (`make train-answer-model` runs it after the
-  reader), transformers' `Trainer` on {train['device']} with {train['torch_threads']} threads,
+- Training: `python -m eval.train_answer.verifier` (after the reader's recipe), transformers'
+  `Trainer` on {train['device']} with {train['torch_threads']} threads,
   {train['train_seconds'] / 60:.1f} minutes, seed {config['seed']}, binary cross-entropy.
 - Serving reads it once per question, on the best candidate. Confidence = sigmoid(a × combined
   score + v × verifier logit + b), fitted on the pooled dev questions (a = {model['a']:.4f},

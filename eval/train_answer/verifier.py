@@ -11,6 +11,10 @@ question beside its answering sentence (label 1), and each unanswerable question
 pre-ranked candidates (label 0). Serving reads it once per question, on the best candidate, and a
 logistic model over the reader's combined score and the verifier's logit, fitted on dev, gives the
 confidence that abstention thresholds.
+
+The command adds the verifier to the model directory's description (``--out``, the shipped one by
+default), as the recipe writes the reader: run ``citeqa eval --dataset gold --gate`` before
+committing what it wrote. No verifier ships yet (eval/results/answer-model.md says why).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from eval.train_answer import card, export, tune
-from eval.train_answer.data import QuestionExamples, read_examples
+from eval.train_answer.data import Example, QuestionExamples, read_examples
 from eval.train_answer.train import Pair, TrainConfig, base_model_dir, encode_pair, fit
 from retriever import DESCRIPTION, MODEL_DIR, Answerability, AnswerModel, Candidate, file_sha256
 
@@ -38,6 +42,9 @@ CONFIG = TrainConfig(
     max_length=160,  # the sentence after and the context need room beside the question
     shortlist=8,
     unanswerable_negatives=2,
+    # per answerable question, a candidate from another document as a "no": tried at 1, worse
+    # on every dev set (eval/results/answer-model.md)
+    answerless_copies=0,
     epochs=2.0,
     batch_size=16,
     learning_rate=4e-5,
@@ -50,19 +57,26 @@ def verifier_pairs(
     items: Sequence[QuestionExamples], following: Callable[[str, int], str], config: TrainConfig
 ) -> list[Pair]:
     """Training pairs: an answerable question with its first answering candidate in the
-    shortlist (none: left out), an unanswerable one with its best ``unanswerable_negatives``
-    candidates. ``following(source, row)`` is the sentence after a candidate."""
+    shortlist (none: left out) and, as if the collection lacked the answer's document, with the
+    best candidate from another document (label 0: a question about something the collection
+    does not cover); an unanswerable one with its best ``unanswerable_negatives`` candidates.
+    ``following(source, row)`` is the sentence after a candidate."""
     pairs = []
     for item in items:
         head = item.candidates[: config.shortlist]
+        chosen: list[tuple[Example, int]] = []
         if item.answerable:
-            chosen = [c for c in head if c.label == 1][:1]
+            answering = [c for c in head if c.label == 1][:1]
+            chosen = [(c, 1) for c in answering]
+            gold_docs = {c.doc_id for c in item.candidates if c.label == 1}
+            elsewhere = [c for c in head if c.label == 0 and c.doc_id not in gold_docs]
+            if answering and gold_docs:
+                chosen += [(c, 0) for c in elsewhere[: config.answerless_copies]]
         else:
-            chosen = list(head[: config.unanswerable_negatives])
-        for c in chosen:
+            chosen = [(c, 0) for c in head[: config.unanswerable_negatives]]
+        for c, label in chosen:
             read = Candidate(c.sentence, c.context, following(item.source, c.row)).surroundings()
-            pairs.append(Pair(item.question, read.sentence, read.context,
-                              int(item.answerable), None))
+            pairs.append(Pair(item.question, read.sentence, read.context, label, None))
     return pairs
 
 
