@@ -24,7 +24,7 @@ from index.embed import Encoder
 from index.lexical import TOKENIZER_VERSION, tokenize
 from index.manifest import check_compatible
 from index.records import DocumentRecord
-from retriever.answer_model import Candidate, Reader, answer_confidence, check_reader
+from retriever.answer_model import Candidate, Reader, check_reader
 from retriever.compose import OtherReading, conflicting_rows
 from retriever.corpus import CollectionIdf, idf_or_unseen
 from retriever.engine import EngineParams, ReaderChoices, validate_question
@@ -83,7 +83,6 @@ class _Pool:
     doc_ids: list[str]
     texts: list[str]
     contexts: list[str]
-    followings: list[str]
 
 
 class ShardedEngine(ReaderChoices):
@@ -233,7 +232,6 @@ class ShardedEngine(ReaderChoices):
             doc_ids=gather([d for _, c in parts for d in c.doc_ids]),
             texts=gather([t for _, c in parts for t in c.texts]),
             contexts=gather([t for _, c in parts for t in c.contexts]),
-            followings=gather([t for _, c in parts for t in c.followings]),
         )
 
     # ---- answering -----------------------------------------------------------------------
@@ -266,12 +264,6 @@ class ShardedEngine(ReaderChoices):
                     for j in range(len(head))]
         ranked = sorted(range(len(head)), key=lambda i: -combined[i])
         probabilities = [info.calibration(combined[i]) for i in ranked]
-        if ranked:  # as Engine.ask: the best candidate's confidence decides abstention
-            top = head[ranked[0]]
-            probabilities[0] = answer_confidence(
-                self.reader, question,
-                Candidate(pool.texts[top], pool.contexts[top], pool.followings[top]),
-                combined[ranked[0]])
         confidence = probabilities[0] if ranked else 0.0
         answered = bool(ranked) and confidence >= self.abstain_below
         t_answer = time.perf_counter()

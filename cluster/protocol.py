@@ -74,8 +74,8 @@ class CandidateRequest:
 class ShardCandidates:
     """The shard's answerable candidate sentences (rows ascending) with what the answer stage
     needs of each: its per-row features (``retriever.features.row_features``), its tokens
-    (for the features that compare candidates), owning chunk, document, text, the context
-    the answer model reads beside it and the sentence after it (which the verifier reads)."""
+    (for the features that compare candidates), owning chunk, document, text and the context
+    the answer model reads beside it."""
 
     rows: np.ndarray
     features: np.ndarray
@@ -84,7 +84,6 @@ class ShardCandidates:
     doc_ids: tuple[str, ...]
     texts: tuple[str, ...]
     contexts: tuple[str, ...]
-    followings: tuple[str, ...]
 
     def subset(self, rows: set[int]) -> ShardCandidates:
         """The candidates among ``rows``, in the same order."""
@@ -93,8 +92,7 @@ class ShardCandidates:
             rows=self.rows[keep], features=self.features[keep],
             tokens=tuple(self.tokens[i] for i in keep), owner_chunk=self.owner_chunk[keep],
             doc_ids=tuple(self.doc_ids[i] for i in keep), texts=tuple(self.texts[i] for i in keep),
-            contexts=tuple(self.contexts[i] for i in keep),
-            followings=tuple(self.followings[i] for i in keep))
+            contexts=tuple(self.contexts[i] for i in keep))
 
 
 @dataclass(frozen=True)

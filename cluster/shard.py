@@ -148,7 +148,6 @@ class ShardSearcher:
             doc_ids=tuple(s.doc_id for s in sentences),
             texts=tuple(s.text for s in sentences),
             contexts=tuple(corpus.context_of(r) for r in ordered.tolist()),
-            followings=tuple(corpus.following_of(r) for r in ordered.tolist()),
         )
 
     def answer(self, row: int, reader_span: tuple[int, int] | None,

@@ -7,7 +7,6 @@ to these names.
 from .answer_model import (
     DESCRIPTION,
     MODEL_DIR,
-    Answerability,
     AnswerModel,
     Calibration,
     Candidate,
@@ -28,7 +27,6 @@ __all__ = [
     "MODEL_DIR",
     "WEIGHTS_PATH",
     "AnswerModel",
-    "Answerability",
     "Calibration",
     "Candidate",
     "Corpus",

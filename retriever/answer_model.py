@@ -43,11 +43,6 @@ class Candidate:
 
     sentence: str
     context: str
-    following: str = ""  # the next sentence: read by the verifier only
-
-    def surroundings(self) -> Candidate:
-        """What the verifier reads in place of the sentence alone: it and the sentence after."""
-        return Candidate(f"{self.sentence} {self.following}".strip(), self.context)
 
 
 @dataclass(frozen=True)
@@ -136,37 +131,6 @@ class Calibration:
 
 
 @dataclass(frozen=True)
-class Answerability:
-    """Confidence that the best candidate answers, from the reader's combined score and the
-    verifier's logit: sigmoid(a * combined + v * verified + b), fitted on dev."""
-
-    a: float
-    v: float
-    b: float
-
-    def __call__(self, combined: float, verified: float) -> float:
-        z = max(-50.0, min(50.0, self.a * combined + self.v * verified + self.b))
-        return float(1.0 / (1.0 + np.exp(-z)))
-
-
-@dataclass(frozen=True)
-class VerifierInfo:
-    """The verifier beside the reader (``answer_model.json``'s ``verifier``): a second
-    cross-encoder that reads the best candidate with the sentence after it and says whether the
-    question is answered at all."""
-
-    file: str
-    sha256: str
-    max_length: int
-    answerability: Answerability
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VerifierInfo:
-        return cls(str(data["file"]), str(data["sha256"]), int(data["max_length"]),
-                   Answerability(**data["answerability"]))
-
-
-@dataclass(frozen=True)
 class AnswerModelInfo:
     """What ``answer_model.json`` says about the model file beside it."""
 
@@ -180,7 +144,6 @@ class AnswerModelInfo:
     fitted_with: dict[str, str]  # retrieval encoder and pre-ranker the candidates came from
     # How much the pre-ranker's score adds to the reader's logit (fitted on dev; 0: reader only).
     prerank_weight: float = 0.0
-    verifier: VerifierInfo | None = None
 
     def combine(self, logit: float, prerank_score: float) -> float:
         """The score candidates are ranked by and confidence is calibrated from."""
@@ -202,7 +165,6 @@ class AnswerModelInfo:
             abstain_below=float(data["abstain_below"]),
             fitted_with={str(k): str(v) for k, v in data["fitted_with"].items()},
             prerank_weight=float(data.get("prerank_weight", 0.0)),
-            verifier=VerifierInfo.from_json(data["verifier"]) if data.get("verifier") else None,
         )
 
 
@@ -212,19 +174,6 @@ class Reader(Protocol):
     info: AnswerModelInfo
 
     def score(self, question: str, candidates: Sequence[Candidate]) -> list[Scored]: ...
-
-    def verify(self, question: str, candidate: Candidate) -> float:
-        """The verifier's logit for the best candidate (only called when ``info.verifier``)."""
-        ...
-
-
-def answer_confidence(reader: Reader, question: str, best: Candidate, combined: float) -> float:
-    """The calibrated confidence that ``best`` (combined score ``combined``) answers: with a
-    verifier, from its reading and the combined score; without, Platt scaling of the score."""
-    verifier = reader.info.verifier
-    if verifier is None:
-        return reader.info.calibration(combined)
-    return verifier.answerability(combined, reader.verify(question, best))
 
 
 def fitted_with(manifest: dict[str, Any], prerank_version: str) -> dict[str, str]:
@@ -260,44 +209,35 @@ def file_sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def _session(directory: Path, file: str, sha256: str, threads: int) -> Any:
-    """An ONNX Runtime session over ``directory/file`` once its sha256 is the expected one."""
-    import onnxruntime as ort
-
-    model_path = directory / file
-    if not model_path.is_file():
-        raise AnswerModelError(f"answer model file {model_path} is missing")
-    actual = file_sha256(model_path)
-    if actual != sha256:
-        raise AnswerModelError(
-            f"answer model {model_path.name} has sha256 {actual[:12]}…, "
-            f"{DESCRIPTION} expects {sha256[:12]}… (corrupted or replaced)"
-        )
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Idle intra-op threads sleep instead of spinning: the engine runs several questions at
-    # once, and spinning threads would take cores from the others.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-
-
 class AnswerModel:
     """The loaded cross-encoder: thread-safe (one ONNX Runtime session, a stateless tokenizer)."""
 
     def __init__(self, directory: Path = MODEL_DIR, *, threads: int = 1) -> None:
+        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.info = AnswerModelInfo.read(directory)
-        self.session = _session(directory, self.info.file, self.info.sha256, threads)
-        verifier = self.info.verifier
-        self.verifier_session = (
-            None if verifier is None
-            else _session(directory, verifier.file, verifier.sha256, threads)
-        )
+        model_path = directory / self.info.file
+        if not model_path.is_file():
+            raise AnswerModelError(f"answer model file {model_path} is missing")
+        actual = file_sha256(model_path)
+        if actual != self.info.sha256:
+            raise AnswerModelError(
+                f"answer model {model_path.name} has sha256 {actual[:12]}…, "
+                f"{DESCRIPTION} expects {self.info.sha256[:12]}… (corrupted or replaced)"
+            )
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle intra-op threads sleep instead of spinning: the engine runs several questions at
+        # once, and spinning threads would take cores from the others.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
 
     @property
     def name(self) -> str:
@@ -323,20 +263,3 @@ class AnswerModel:
             span = None if pair is None else (offsets[pair[0]][0], offsets[pair[1]][1])
             out.append(Scored(float(logits[i]), span))
         return out
-
-    def verify(self, question: str, candidate: Candidate) -> float:
-        """The verifier's logit: is the question answered by ``candidate`` read with the
-        sentence after it?"""
-        if self.verifier_session is None or self.info.verifier is None:
-            raise AnswerModelError(f"answer model {self.info.name} has no verifier")
-        batch = encode_pairs(self.tokenizer, question, [candidate.surroundings()],
-                             self.info.verifier.max_length)
-        logits = self.verifier_session.run(
-            ["answer_logit"],
-            {
-                "input_ids": batch.input_ids,
-                "attention_mask": batch.attention_mask,
-                "token_type_ids": batch.token_type_ids,
-            },
-        )[0]
-        return float(logits[0])

@@ -178,11 +178,6 @@ class Corpus:
         previous = before if self.same_document(row, row - 1) else ""
         return f"{title}. {previous}".strip() if title else previous
 
-    def following_of(self, row: int) -> str:
-        """The sentence after ``row`` in its document ("" at the end): the answer verifier reads
-        a candidate with the sentences around it."""
-        return self.sentence_text(row + 1) if self.same_document(row, row + 1) else ""
-
     def _context_title(self, doc_id: str) -> str:
         """The document's title, or its opening sentence when the title is only its file name
         in words: a name says little about the content, and the answer model learnt to read

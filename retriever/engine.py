@@ -22,13 +22,7 @@ from index.manifest import check_compatible
 from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
 
-from .answer_model import (
-    AnswerModelError,
-    Candidate,
-    Reader,
-    answer_confidence,
-    check_reader,
-)
+from .answer_model import AnswerModelError, Candidate, Reader, check_reader
 from .compose import answer_span, citation_for, find_conflicts, highlight_in, sentence_span
 from .corpus import Corpus
 from .features import sentence_features
@@ -267,12 +261,6 @@ class Engine(ReaderChoices):
         # Best first by the combined score; ties keep the pre-ranker's order (stable sort).
         ranked = sorted(range(len(head)), key=lambda i: -combined[i])
         probabilities = [info.calibration(combined[i]) for i in ranked]
-        if ranked:  # the best candidate's confidence decides abstention (the verifier's, if any)
-            row = head[ranked[0]]
-            top = Candidate(corpus.sentence_text(row), corpus.context_of(row),
-                            corpus.following_of(row))
-            probabilities[0] = answer_confidence(self.reader, cands.question, top,
-                                                 combined[ranked[0]])
         ranked_rows = [head[i] for i in ranked]
         confidence = probabilities[0] if ranked else 0.0
         answered = bool(ranked) and confidence >= self.abstain_below

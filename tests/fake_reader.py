@@ -1,10 +1,8 @@
 """A stand-in for the answer model at its seam, for fast unit tests on hashing-encoder indexes.
 
 It reads nothing: a candidate's logit is the number of question words the sentence repeats, less
-one, so a sentence sharing two or more words "answers". With ``verifier``, it also has a verifier
-whose logit is the number of question words the sentence and the one after it repeat, less two.
-The real model is tested through the seed index (tests/test_answer_model.py and the answer
-tests)."""
+one, so a sentence sharing two or more words "answers". The real model is tested through the
+seed index (tests/test_answer_model.py and the answer tests)."""
 
 from __future__ import annotations
 
@@ -13,19 +11,17 @@ from pathlib import Path
 
 from index.store import load_snapshot
 from retriever.answer_model import (
-    Answerability,
     AnswerModelInfo,
     Calibration,
     Candidate,
     Scored,
-    VerifierInfo,
     fitted_with,
 )
 from retriever.weights import ScoringModel
 
 
 class WordOverlapReader:
-    def __init__(self, index_dir: Path, *, candidates: int = 8, verifier: bool = False) -> None:
+    def __init__(self, index_dir: Path, *, candidates: int = 8) -> None:
         with load_snapshot(index_dir, lease=False) as snapshot:
             manifest = snapshot.manifest
         self.info = AnswerModelInfo(
@@ -37,10 +33,7 @@ class WordOverlapReader:
             calibration=Calibration(a=1.0, b=0.0),
             abstain_below=0.5,
             fitted_with=fitted_with(manifest, ScoringModel.load().version),
-            verifier=VerifierInfo("", "", 160, Answerability(a=0.5, v=1.0, b=-1.0))
-            if verifier else None,
         )
-        self.verified: list[Candidate] = []
 
     def score(self, question: str, candidates: Sequence[Candidate]) -> list[Scored]:
         asked = {w.strip("?.,").lower() for w in question.split()}
@@ -49,9 +42,3 @@ class WordOverlapReader:
             words = {w.strip("?.,").lower() for w in cand.sentence.split()}
             out.append(Scored(float(len(asked & words) - 1), None))
         return out
-
-    def verify(self, question: str, candidate: Candidate) -> float:
-        self.verified.append(candidate)
-        asked = {w.strip("?.,").lower() for w in question.split()}
-        words = {w.strip("?.,").lower() for w in candidate.surroundings().sentence.split()}
-        return float(len(asked & words) - 2)

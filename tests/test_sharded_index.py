@@ -120,16 +120,13 @@ class _NoSpeculationFrom(LocalShards):
         return found
 
 
-@pytest.mark.parametrize(("speculation", "verifier"),
-                         [("all", False), ("none", False), ("mixed", False), ("all", True)])
-def test_sharded_answers_are_the_one_index_answers(built, speculation: str,
-                                                   verifier: bool) -> None:
+@pytest.mark.parametrize("speculation", ["all", "none", "mixed"])
+def test_sharded_answers_are_the_one_index_answers(built, speculation: str) -> None:
     """Byte-identical answers whether the candidates come with the rankings (speculation), in
-    a second round, or some each way; and with a verifier, which reads the sentence after the
-    best candidate (from the shard that holds it)."""
+    a second round, or some each way."""
     _docs, one, three = built
     encoder = HashingEncoder(dim=64)
-    reader = WordOverlapReader(one, verifier=verifier)
+    reader = WordOverlapReader(one)
     whole = Engine.open(one, encoder, ScoringModel.load(), reader=reader)
     live = read_shard_set(three)
     assert live is not None

@@ -9,7 +9,6 @@ import math
 from eval.train_answer import verifier
 from eval.train_answer.data import Example, QuestionExamples
 from eval.train_answer.tune import Outcome
-from retriever import Answerability
 
 
 def _item(answers: tuple[str, ...], labels: list[tuple[str, int | None]]) -> QuestionExamples:
@@ -51,7 +50,7 @@ def test_an_answerable_question_without_its_answer_in_the_shortlist_is_left_out(
 
 def test_the_answerability_score_replaces_the_logit_and_keeps_missing_readings_out() -> None:
     outcomes = [Outcome(True, 2.0, True, 1.0, True), Outcome(False, -math.inf, False, 0.0, False)]
-    model = Answerability(a=0.5, v=2.0, b=-1.0)
+    model = verifier.Answerability(a=0.5, v=2.0, b=-1.0)
     scored = verifier.answerability_outcomes(outcomes, [0.25, float("nan")], model)
     assert scored[0].logit == 0.5 and scored[0].correct_if_answered
     assert scored[1].logit == -math.inf

@@ -1,6 +1,6 @@
-"""The answer verifier: a second cross-encoder that decides whether the question is answered at
-all, given the best candidate in its surroundings (title, previous sentence, the sentence, the
-sentence after).
+"""A study: an answer verifier, a second cross-encoder that decides whether the question is
+answered at all, given the best candidate in its surroundings (title, previous sentence, the
+sentence, the sentence after).
 
     python -m eval.train_answer.verifier --data var/answer-data [--run var/answer-train/verifier]
 
@@ -8,13 +8,14 @@ The reader ranks sentences and reads one sentence at a time; SQuAD 2.0's unanswe
 were written against a paragraph to look answerable from it, and the reader's score tells them
 apart poorly. The verifier is trained for that decision alone: each training article's answerable
 question beside its answering sentence (label 1), and each unanswerable question beside its best
-pre-ranked candidates (label 0). Serving reads it once per question, on the best candidate, and a
-logistic model over the reader's combined score and the verifier's logit, fitted on dev, gives the
+pre-ranked candidates (label 0). It would be read once per question, on the best candidate, with a
+logistic model over the reader's combined score and the verifier's logit, fitted on dev, as the
 confidence that abstention thresholds.
 
-The command adds the verifier to the model directory's description (``--out``, the shipped one by
-default), as the recipe writes the reader: run ``citeqa eval --dataset gold --gate`` before
-committing what it wrote. No verifier ships yet (eval/results/answer-model.md says why).
+This module trains it, exports it and writes its dev figures beside the shipped reader's to
+``--run``/verifier-dev.json. Serving has no verifier: it would be a second model call on the
+query path, and none passed the gold gate (eval/results/answer-model.md; the end-to-end figures
+there were measured with the serving support of commit 0229125, removed since).
 """
 
 from __future__ import annotations
@@ -23,19 +24,18 @@ import argparse
 import json
 import math
 import random
-import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eval.train_answer import card, export, tune
+from eval.train_answer import export, tune
 from eval.train_answer.data import Example, QuestionExamples, read_examples
 from eval.train_answer.train import Pair, TrainConfig, base_model_dir, encode_pair, fit
-from retriever import DESCRIPTION, MODEL_DIR, Answerability, AnswerModel, Candidate, file_sha256
+from retriever import MODEL_DIR, AnswerModel, Candidate
 
 TRAIN_FILE = "squad2"  # the only training set with unanswerable questions
 CONFIG = TrainConfig(
@@ -75,9 +75,24 @@ def verifier_pairs(
         else:
             chosen = [(c, 0) for c in head[: config.unanswerable_negatives]]
         for c, label in chosen:
-            read = Candidate(c.sentence, c.context, following(item.source, c.row)).surroundings()
-            pairs.append(Pair(item.question, read.sentence, read.context, label, None))
+            read = with_following(c.sentence, following(item.source, c.row))
+            pairs.append(Pair(item.question, read, c.context, label, None))
     return pairs
+
+
+def with_following(sentence: str, following: str) -> str:
+    """What the verifier reads in place of the sentence alone: it and the sentence after."""
+    return f"{sentence} {following}".strip()
+
+
+@dataclass(frozen=True)
+class Answerability:
+    """Confidence that the best candidate answers, from the reader's combined score and the
+    verifier's logit: sigmoid(a * combined + v * verified + b)."""
+
+    a: float
+    v: float
+    b: float
 
 
 def corpus_following(index_dirs: dict[str, Path]) -> Callable[[str, int], str]:
@@ -90,7 +105,8 @@ def corpus_following(index_dirs: dict[str, Path]) -> Callable[[str, int], str]:
     def following(source: str, row: int) -> str:
         if source not in corpora:
             corpora[source] = Corpus.from_snapshot(load_snapshot(index_dirs[source]))
-        return corpora[source].following_of(row)
+        corpus = corpora[source]
+        return corpus.sentence_text(row + 1) if corpus.same_document(row, row + 1) else ""
 
     return following
 
@@ -143,8 +159,8 @@ def verified(
                 out[name].append(float("nan"))
                 continue
             c = r.item.candidates[best]
-            out[name].append(verify(r.item.question, Candidate(
-                c.sentence, c.context, following(r.item.source, c.row))))
+            read = with_following(c.sentence, following(r.item.source, c.row))
+            out[name].append(verify(r.item.question, Candidate(read, c.context)))
     return out
 
 
@@ -173,13 +189,13 @@ def fit_answerability(outcomes: list[tune.Outcome], logits: list[float]) -> Answ
                          float(model.intercept_[0]))
 
 
-def tune_and_ship(run: Path, data_dir: Path, out: Path = MODEL_DIR) -> dict[str, Any]:
+def study(run: Path, data_dir: Path, model_dir: Path = MODEL_DIR) -> dict[str, Any]:
     """Export the trained verifier, read the dev questions with the shipped reader and each
-    export, fit the answerability model and threshold on dev, choose int8 when it stays within
-    the recipe's tolerance of fp32, and add the verifier to ``out``'s description."""
-    from eval.train_answer.recipe import FALSE_ABSTENTION_BARS, INT8_TOLERANCE, dev_items
+    export, fit the answerability model and threshold on dev by the recipe's rule, and report the
+    dev figures without and with it (``run/verifier-dev.json``)."""
+    from eval.train_answer.recipe import FALSE_ABSTENTION_BARS, dev_items
 
-    reader = AnswerModel(out, threads=CONFIG.threads)
+    reader = AnswerModel(model_dir, threads=CONFIG.threads)
     info = reader.info
     n, weight = info.candidates, info.prerank_weight
     items = dev_items(data_dir)
@@ -187,7 +203,15 @@ def tune_and_ship(run: Path, data_dir: Path, out: Path = MODEL_DIR) -> dict[str,
     outcomes = {name: tune.outcomes(r, n, weight) for name, r in readings.items()}
     files = export.export(run, run / "onnx", CONFIG.layers)
     following = corpus_following(index_dirs())
-    choices: dict[str, dict[str, Any]] = {}
+    without = tune.choose_threshold({k: outcomes[k] for k in FALSE_ABSTENTION_BARS},
+                                    FALSE_ABSTENTION_BARS)
+    notes: dict[str, Any] = {
+        "train": {k: v for k, v in json.loads((run / "train.json").read_text()).items()
+                  if k != "log"},
+        "reader": info.name,
+        "dev_without_verifier": {name: tune.summarize(rows, without)
+                                 for name, rows in outcomes.items()},
+    }
     for kind, path in files.items():
         session = _plain_session(path)
 
@@ -201,53 +225,11 @@ def tune_and_ship(run: Path, data_dir: Path, out: Path = MODEL_DIR) -> dict[str,
                   for name in outcomes}
         threshold = tune.choose_threshold({k: scored[k] for k in FALSE_ABSTENTION_BARS},
                                           FALSE_ABSTENTION_BARS)
-        choices[kind] = {
-            "answerability": fitted, "threshold": threshold,
-            "dev": {name: tune.summarize(rows, threshold) for name, rows in scored.items()},
-            "pooled": tune.summarize([o for rows in scored.values() for o in rows], threshold),
-        }
-    gap = max(abs(choices["fp32"]["pooled"][m] - choices["int8"]["pooled"][m])
-              for m in ("answer_at_1", "overall_correct"))
-    kind = "int8" if gap <= INT8_TOLERANCE else "fp32"
-    chosen = choices[kind]
-    shutil.copy(files[kind], out / VERIFIER_FILE)
-    description = json.loads((out / DESCRIPTION).read_text())
-    reader_sha = description["sha256"]
-    verifier_sha = file_sha256(out / VERIFIER_FILE)
-    model: Answerability = chosen["answerability"]
-    threshold = chosen["threshold"]
-    description["name"] = f"citeqa-reader-{reader_sha[:8]}-verifier-{verifier_sha[:8]}"
-    description["verifier"] = {
-        "file": VERIFIER_FILE, "sha256": verifier_sha, "max_length": CONFIG.max_length,
-        "precision": kind, "size_bytes": (out / VERIFIER_FILE).stat().st_size,
-        "answerability": asdict(model),
-    }
-    description["abstain_below"] = (
-        round(float(1.0 / (1.0 + np.exp(-threshold))), 4) if np.isfinite(threshold) else 0.0
-    )
-    (out / DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
-    without = tune.choose_threshold({k: outcomes[k] for k in FALSE_ABSTENTION_BARS},
-                                    FALSE_ABSTENTION_BARS)
-    notes = {
-        "train": json.loads((run / "train.json").read_text()),
-        "precision": kind,
-        "int8_pooled_gap": gap,
-        "dev_without_verifier": {name: tune.summarize(rows, without)
-                                 for name, rows in outcomes.items()},
-        "dev": chosen["dev"],
-        "dev_fp32": choices["fp32"]["dev"],
-        "dev_int8": choices["int8"]["dev"],
-    }
-    notes["train"].pop("log", None)
-    (out / "verifier.json").write_text(json.dumps(notes, indent=2) + "\n")
-    card_path = out / "MODEL_CARD.md"
-    text = card_path.read_text()
-    text = text.split(card.VERIFIER_HEADING)[0].rstrip() + "\n\n"
-    card_path.write_text(text + card.render_verifier(description, notes))
+        notes[f"dev_{kind}"] = {name: tune.summarize(rows, threshold)
+                                for name, rows in scored.items()}
+        notes[f"answerability_{kind}"] = asdict(fitted)
+    (run / "verifier-dev.json").write_text(json.dumps(notes, indent=2) + "\n")
     return notes
-
-
-VERIFIER_FILE = "verifier-int8.onnx"
 
 
 def _plain_session(path: Path) -> Any:
@@ -261,7 +243,7 @@ def _plain_session(path: Path) -> Any:
 def _verify(reader: AnswerModel, session: Any, question: str, candidate: Candidate) -> float:
     from retriever import encode_pairs
 
-    batch = encode_pairs(reader.tokenizer, question, [candidate.surroundings()],
+    batch = encode_pairs(reader.tokenizer, question, [candidate],
                          CONFIG.max_length)
     return float(session.run(["answer_logit"], {
         "input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
@@ -272,15 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("var/answer-data"))
     parser.add_argument("--run", type=Path, default=Path("var/answer-train/verifier"))
-    parser.add_argument("--out", type=Path, default=MODEL_DIR)
+    parser.add_argument("--model", type=Path, default=MODEL_DIR, help="the reader beside it")
     parser.add_argument("--skip-train", action="store_true", help="reuse --run's weights")
     args = parser.parse_args(argv)
     if not args.skip_train:
         summary = train(args.data, args.run)
         print(json.dumps({k: v for k, v in summary.items() if k != "log"}, indent=2))
-    notes = tune_and_ship(args.run, args.data, args.out)
-    print(json.dumps({k: notes[k] for k in ("precision", "dev_without_verifier", "dev")},
-                     indent=2))
+    notes = study(args.run, args.data, args.model)
+    print(json.dumps({k: v for k, v in notes.items() if k != "train"}, indent=2))
     return 0
 
 
