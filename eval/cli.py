@@ -4,6 +4,7 @@
     citeqa eval --dataset squad --split all      # SQuAD sample, dev+test (var/bench/squad-index)
     citeqa eval --dataset squad2                 # SQuAD 2.0: abstention (var/bench/squad2-index)
     citeqa eval --dataset scifact                # SciFact retrieval (var/bench/scifact-index)
+    citeqa eval --dataset docs --split all       # real documentation under /usr/share/doc
     citeqa eval --url http://localhost:8000      # a running service (hybrid only)
     citeqa eval --out eval/results/gold --gate   # refresh the committed report, then gate it
 
@@ -22,17 +23,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import datasets, gate, report
+from . import datasets, docs_corpus, gate, report
 from .harness import MODES, EngineTarget, EvalRun, HttpTarget, ServiceError, run
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 BENCH_INDEX_ROOT = Path("var/bench")
 RETRIEVAL_DEPTH = 1000  # fusion depth per retriever for retrieval-only sets (recall@100)
-DATASETS = ("gold", "squad", "squad2", "scifact")
+DATASETS = ("gold", "squad", "squad2", "scifact", "docs")
 LOADERS = {"gold": datasets.load_gold, "squad": datasets.load_squad,
-           "squad2": datasets.load_squad2, "scifact": datasets.load_scifact}
+           "squad2": datasets.load_squad2, "scifact": datasets.load_scifact,
+           "docs": datasets.load_docs}
 CORPORA = {"squad": datasets.squad_corpus, "squad2": datasets.squad2_corpus,
-           "scifact": datasets.scifact_corpus}
+           "scifact": datasets.scifact_corpus,
+           "docs": lambda: docs_corpus.materialize(BENCH_INDEX_ROOT / "docs-corpus")}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--dataset", choices=DATASETS, default="gold",
-                   help="question set: gold (eval/gold.jsonl, the default) or a benchmark read "
-                        "from ../shared/bench (squad, squad2, scifact)")
+                   help="question set: gold (eval/gold.jsonl, the default), a benchmark read "
+                        "from ../shared/bench (squad, squad2, scifact), or docs (eval/docs: "
+                        "real documentation that Debian installs under /usr/share/doc)")
     p.add_argument("--split", choices=("test", "dev", "all"), default="test",
                    help="test (the headline), dev, or all (dev and test; train is never asked)")
     p.add_argument("--modes", type=_modes, default=None,
@@ -146,7 +150,11 @@ def cmd_eval(args: argparse.Namespace, settings: Any) -> int:
             engine = open_engine(settings.model_copy(update={"index_dir": index_dir}))
         else:
             index_dir = args.index or BENCH_INDEX_ROOT / f"{args.dataset}-index"
-            engine = bench_engine(args.dataset, index_dir, settings, args.quiet)
+            try:
+                engine = bench_engine(args.dataset, index_dir, settings, args.quiet)
+            except docs_corpus.DocsCorpusUnavailable as exc:
+                _err(f"the docs corpus cannot be built here: {exc}")
+                return EXIT_FAIL
         target = EngineTarget(engine)
     out = args.out or Path("var/eval") / f"{args.dataset}-{args.split}"
     previous = args.compare

@@ -11,6 +11,7 @@ from .splits import article_split
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD_PATH = REPO / "eval" / "gold.jsonl"
+DOCS_PATH = REPO / "eval" / "docs" / "questions.jsonl"
 BENCH_DIR = REPO.parent / "shared" / "bench"
 SQUAD_DIR, SQUAD2_DIR, SCIFACT_DIR = "squad-v1.1-dev", "squad-v2.0-dev", "scifact"
 
@@ -41,6 +42,12 @@ def load_gold(path: Path = GOLD_PATH) -> list[Question]:
     return [Question(id=row["id"], question=row["question"], answers=tuple(row["answers"]),
                      docs=tuple(row["docs"]), kind=row["kind"], split=row["split"])
             for row in _jsonl(path)]
+
+
+def load_docs(path: Path = DOCS_PATH) -> list[Question]:
+    """Questions on real documentation (``eval/docs``): same format as the gold set, split by
+    document."""
+    return load_gold(path)
 
 
 def squad_training_articles(bench_dir: Path = BENCH_DIR) -> frozenset[str]:
