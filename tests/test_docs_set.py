@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eval import datasets, docs_corpus
+from eval.normalize import normalize_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,8 @@ def test_questions_cite_listed_documents_and_follow_their_split() -> None:
     assert {q.split for q in questions} == {"dev", "test"}
     for q in questions:
         assert q.kind == ("factoid" if q.answers else "unanswerable"), q.id
+        # answer@1 is containment after normalisation: "-l" would become "l", inside any word.
+        assert all(len(normalize_answer(a)) >= 3 for a in q.answers), q.id
         assert bool(q.docs) == bool(q.answers), q.id
         for doc in q.docs:
             assert doc in entries, f"{q.id} cites {doc}, not in eval/docs/corpus.json"
