@@ -66,6 +66,12 @@ _LINE_TAGS = frozenset({
     "legend", "center", "body", "html", "option", "thead", "tbody", "tfoot",
 })
 _CELL_TAGS = frozenset({"td", "th"})
+# What may follow a <dt> on its line: the description and its first paragraph, another term of
+# the same description ("-P <prefix>", "--prefix=<prefix>"), or inline markup.
+_TERM_CONTINUES = frozenset({"dd", "p", "dt"}) | frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "i", "kbd", "mark",
+    "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var", "wbr",
+})
 _CHROME_ROLES = frozenset({
     "navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
     "dialog", "alertdialog", "toolbar",
@@ -124,9 +130,13 @@ class _Lines:
         self.buffer: list[str] = []
         self.gap = 0  # 0: same paragraph, 1: new line, 2: blank line before the next line
         self.bullet = False
+        # After a definition term (<dt>), its description's first paragraph continues the line.
+        self.after_term = False
 
     def add(self, text: str) -> None:
         self.buffer.append(text)
+        if text.strip():
+            self.after_term = False
 
     def brk(self, gap: int) -> None:
         line = _SPACES.sub(" ", "".join(self.buffer)).strip()
@@ -161,7 +171,12 @@ def _walk_visible(root: Tag, deadline: Deadline | None = None) -> str:
         name = node.name
         if leaving:
             content_depth -= name in _CONTENT_TAGS
-            if name in _PARAGRAPH_TAGS or name in _LINE_TAGS:
+            if name == "dt" and "".join(out.buffer).strip():
+                # "-l, --mathlib" + "Define the standard math library.": one line, so the
+                # sentence that describes an option, variable or term also names it.
+                out.add(" ")
+                out.after_term = True
+            elif name in _PARAGRAPH_TAGS or name in _LINE_TAGS:
                 out.brk(2 if name in _PARAGRAPH_TAGS else 1)
                 out.bullet = out.bullet and name != "li"  # an empty item marks nothing after it
             elif name in _CELL_TAGS:
@@ -169,7 +184,10 @@ def _walk_visible(root: Tag, deadline: Deadline | None = None) -> str:
             continue
         if name in _DROP_TAGS or (name in _CHROME_TAGS and not content_depth) or _is_chrome(node):
             continue
-        if name in _PARAGRAPH_TAGS or name in _LINE_TAGS:
+        if out.after_term and name not in _TERM_CONTINUES:
+            out.after_term = False  # a list, table or code block: the term keeps its own line
+            out.brk(1)
+        if (name in _PARAGRAPH_TAGS or name in _LINE_TAGS) and not out.after_term:
             out.brk(2 if name in _PARAGRAPH_TAGS else 1)
         if name == "li":
             out.bullet = True  # so the segmenter sees a list item

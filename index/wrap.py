@@ -59,7 +59,8 @@ _WORD = re.compile(r"\S*")
 _CLOSERS = "\"'’”»)]"
 _NO_HEADING_END = frozenset(".!?…:;,")
 
-Kind = Literal["blank", "plain", "bullet", "heading", "underline", "code", "table", "decor"]
+Kind = Literal[
+    "blank", "plain", "bullet", "heading", "underline", "fence", "code", "table", "decor"]
 _JOINABLE_FIRST = frozenset({"plain", "bullet"})
 
 
@@ -139,9 +140,11 @@ def _classify(
         body_start, body_end = trim(text, start, end)
         fence = _FENCE.match(text, start, end) is not None
         kind: Kind
-        if fence or in_fence:
+        if fence:
+            kind = "fence"  # the ``` line itself: markup, never a sentence
+            in_fence = not in_fence
+        elif in_fence:
             kind = "code" if body_start < body_end else "blank"
-            in_fence ^= fence
         else:
             kind, body_start, body_end = _kind(text, start, end, body_start, body_end)
         visible_start, visible_end = trim(text, start, end)
@@ -288,7 +291,7 @@ def units(
             i += 1
         last = classified[i]
         i += 1
-        if first.kind in {"blank", "underline"} or first.body_start == first.body_end:
+        if first.kind in {"blank", "underline", "fence"} or first.body_start == first.body_end:
             continue
         out.append(Unit(
             start=first.body_start, end=last.body_end, bullet=first.kind == "bullet",

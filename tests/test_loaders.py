@@ -383,6 +383,21 @@ def test_html_visible_text_only(tmp_path: Path) -> None:
     assert roles["Lead in:"] == "lead_in" and roles["Item two"] == "list_item"
 
 
+def test_html_definition_terms_share_a_line_with_their_description(tmp_path: Path) -> None:
+    page = (
+        "<html><body><dl><dt><code>-l, --mathlib</code></dt>\n<dd><p>Define the standard math "
+        "library.\n</p></dd><dt>-q</dt><dt>--quiet</dt><dd>Say less. Much less.</dd>"
+        "<dt>Modes</dt><dd><ul><li>fast</li><li>safe</li></ul></dd></dl>"
+        "<p>After the list.</p></body></html>"
+    )
+    doc = load_document(write(tmp_path / "manual.html", page))
+    # The sentence that says what an option does also names it; a list keeps its own lines.
+    assert sentences(doc) == [
+        "-l, --mathlib Define the standard math library.", "-q --quiet Say less.", "Much less.",
+        "Modes", "fast", "safe", "After the list.",
+    ]
+
+
 def test_html_title_falls_back_to_h1_then_first_line(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "a.htm", "<body><p>Intro.</p><h1>Main</h1></body>"))
     assert doc.title == "Main"
