@@ -21,11 +21,11 @@ import numpy as np
 
 from index.config import IngestConfig
 from index.embed import Encoder, ModelIdentity
-from index.lexical import join_line_hyphens
 from index.manifest import IndexCorrupt, IndexMismatch
 from index.records import LoadError
 from index.sources import Source, read_source
 from index.store import IndexNotFound, open_previous
+from index.units import model_texts
 
 from .ingest import BuildShards, ShardBuilt, ShardJob, build_shard
 
@@ -92,7 +92,7 @@ def _segment(row: dict[str, Any], config: IngestConfig) -> dict[str, Any]:
         segmented = load_and_segment(source, data, hashlib.sha256(data).hexdigest(), config)
     except LoadError:
         return {"key": "", "texts": [], "shard": row["shard"]}
-    texts = [join_line_hyphens(s.text) for s in segmented.sentences]
+    texts = model_texts(segmented)
     return {"key": texts_key(texts), "texts": texts, "shard": row["shard"]}
 
 

@@ -89,18 +89,20 @@ def embed_units(
     segmented: Segmented, encoder: Encoder, on_progress: EmbedProgress | None = None
 ) -> DocUnits:
     """Vectors and tokens for a segmented document; ``on_progress`` follows the embedding."""
-    return _with_vectors(segmented, _encode(encoder, _model_texts(segmented), on_progress))
+    return _with_vectors(segmented, _encode(encoder, model_texts(segmented), on_progress))
 
 
 def embed_documents(documents: Sequence[Segmented], encoder: Encoder) -> list[DocUnits]:
     """``embed_units`` of each document, embedded together: each gets the vectors it would get
     alone (``encode_groups``)."""
-    vectors = encode_groups(encoder, [_model_texts(doc) for doc in documents])
+    vectors = encode_groups(encoder, [model_texts(doc) for doc in documents])
     return [_with_vectors(doc, v) for doc, v in zip(documents, vectors, strict=True)]
 
 
-def _model_texts(segmented: Segmented) -> list[str]:
-    # The model reads hyphenated line breaks joined, as BM25 does (the text itself stays exact).
+def model_texts(segmented: Segmented) -> list[str]:
+    """What one document's ``encode`` call embeds: its sentences, then its chunks, hyphenated
+    line breaks joined as BM25 reads them (the text itself stays exact). A cluster's embedding
+    actors embed exactly this, so the shard build finds every vector it asks for."""
     units = [s.text for s in segmented.sentences] + [c.text for c in segmented.chunks]
     return [join_line_hyphens(u) for u in units]
 

@@ -254,3 +254,45 @@ def test_only_the_newest_shard_sets_are_kept(built, tmp_path: Path) -> None:
     kept = sorted(p.name for p in index_dir.iterdir() if SET_NAME.match(p.name))
     assert kept == sorted(names[-KEEP_SETS:])
     assert read_shard_set(index_dir).sources == (f"/source-{KEEP_SETS + 1}",)  # type: ignore[union-attr]
+
+
+class _CountingEncoder(HashingEncoder):
+    """Records the texts of every ``encode`` call that reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[str]] = []
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        self.asked.append(list(texts))
+        return super().encode(texts)
+
+
+def test_a_cluster_shard_build_finds_every_vector_the_embedding_actors_made(
+    tmp_path: Path,
+) -> None:
+    """The actors embed each file's texts as the shard build will ask for them (its sentences
+    and chunks, in one call), so writing a shard embeds nothing but the manifest's probes."""
+    from cluster.ingest import ShardJob, build_shard
+    from cluster.ray_ingest import PrecomputedEncoder, _segment, files_to_embed
+    from index.manifest import PROBE_SENTENCES
+
+    config = IngestConfig()
+    files = tuple(sorted(p.resolve() for p in SEEDS.iterdir()))
+    job = ShardJob(0, tmp_path / "shard-00", files)
+    actor = HashingEncoder()
+    vectors = {}
+    for row in files_to_embed([job], config):
+        done = _segment(row, config)
+        vectors[done["key"]] = actor.encode(done["texts"])
+    assert len(vectors) == len(files)
+    fallback = _CountingEncoder()
+    built = build_shard(job, PrecomputedEncoder(fallback, vectors), config)
+    assert built.documents == len(files)
+    assert fallback.asked == [list(PROBE_SENTENCES)]
+    # And the vectors are the ones one process computes.
+    ingest(list(files), tmp_path / "one", HashingEncoder(), config, progress=False)
+    with load_snapshot(tmp_path / "one", lease=False) as alone, \
+            load_snapshot(job.index_dir, lease=False) as shard:
+        for name in ("sentence_vectors", "chunk_vectors"):
+            assert np.array_equal(getattr(alone.content, name), getattr(shard.content, name))
