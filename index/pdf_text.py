@@ -14,6 +14,7 @@ from pathlib import Path
 from pypdf import PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError
 
+from .pdf_pages import join_pages
 from .records import LoadError
 
 MAX_PDF_PAGES = 2_000
@@ -53,7 +54,8 @@ def _page_texts(path: Path, reader: PdfReader) -> list[str]:
 
 
 def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
-    """The PDF's page texts joined by blank lines, and its metadata title (or "")."""
+    """The PDF's text (``pdf_pages.join_pages``: page furniture removed) and its metadata title
+    (or "")."""
     limit = MAX_PDF_STREAM_BYTES
     try:
         with apply_configuration(
@@ -74,7 +76,7 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
         raise LoadError(str(path), f"PDF is over a safety limit ({_first_line_of(exc)})") from None
     except Exception as exc:  # pypdf raises many types for damaged files; all mean "unreadable"
         raise LoadError(str(path), f"broken PDF ({_first_line_of(exc)})") from None
-    text = "\n\n".join(pages)
+    text = join_pages(pages)
     if not text.strip():
         raise LoadError(str(path), "PDF has no extractable text (scanned images?)")
     return text, title.strip()

@@ -114,7 +114,8 @@ def test_structure_inside_a_wrapped_document_is_not_joined() -> None:
 
 def test_fence_lines_with_an_info_string_are_not_sentences() -> None:
     text = "Example:\n\n```js\npath.basename('/a/b.html');\n// Returns: 'b.html'\n```\n\nDone.\n"
-    assert texts(text) == ["Example:", "path.basename('/a/b.html');", "// Returns: 'b.html'", "Done."]
+    assert texts(text) == [
+        "Example:", "path.basename('/a/b.html');", "// Returns: 'b.html'", "Done."]
 
 
 def test_a_line_starting_with_a_dash_or_marker_inside_wrapped_prose_is_prose() -> None:
