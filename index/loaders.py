@@ -86,6 +86,15 @@ _CHROME_SUBSTRINGS = re.compile(
 _CHROME_TOKENS = frozenset({"nav", "menu", "share", "skip", "banner", "masthead"})
 _CHROME_NAMES = frozenset({"social", "socials", "sidebar-social"})  # whole class/id values only
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
+_PAGE_RELS = frozenset({"next", "prev", "previous", "up", "first", "last"})
+_PAGE_LINK_BLOCKS = frozenset({"div", "p", "table", "tr", "td", "span"})
+_MAX_PAGE_LINKS = 8
+_MAX_PAGE_LINKS_CHARS = 300
+_PAGE_LINK_LABELS = frozenset({"next", "previous", "prev", "up", "top", "home", "contents",
+                               "index", "first", "last", "page"})
+_WORDS = re.compile(r"[^\W\d_]+")
+_PAGE_CONTENT = ["h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "pre", "section",
+                 "article", "main", "img", "figure"]
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 _SPACES = re.compile(r"\s+")
 
@@ -99,8 +108,31 @@ class HtmlPage:
     date: str | None
 
 
+def _is_page_links(tag: Tag) -> bool:
+    """A short block of "Next: … Previous: … Up: …" links (Texinfo, DocBook and other manual
+    generators mark them ``rel="next"`` and so on): navigation between a manual's pages."""
+    if tag.name not in _PAGE_LINK_BLOCKS:
+        return False
+    rels = 0
+    for link in tag.find_all("a", rel=True, limit=_MAX_PAGE_LINKS):
+        value = link.get("rel")
+        words = value if isinstance(value, list) else str(value or "").split()
+        rels += not _PAGE_RELS.isdisjoint(w.lower() for w in words)
+    if rels < 2 or len(tag.get_text(" ", strip=True)) > _MAX_PAGE_LINKS_CHARS:
+        return False
+    if tag.find(_PAGE_CONTENT) is not None:
+        return False  # a short page around its links: content
+    # Besides the links, only their labels ("Next:", "Previous:", "Up:"): not a sentence that
+    # happens to link to the next chapter.
+    outside = " ".join(str(text) for text in tag.find_all(string=True)
+                       if text.find_parent("a") is None)
+    return set(_WORDS.findall(outside.lower())) <= _PAGE_LINK_LABELS
+
+
 def _is_chrome(tag: Tag) -> bool:
     """Whether an element is navigation, consent, sharing or otherwise not the page's content."""
+    if _is_page_links(tag):
+        return True
     if not tag.attrs or tag.name in _NEVER_DROP:
         return False
     if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":

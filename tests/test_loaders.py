@@ -398,6 +398,23 @@ def test_html_definition_terms_share_a_line_with_their_description(tmp_path: Pat
     ]
 
 
+def test_manual_page_links_are_navigation(tmp_path: Path) -> None:
+    nav = (
+        '<div class="header"><p>Next: <a href="b.html" rel="next">Types</a>, Previous: '
+        '<a href="a.html" rel="prev">Basics</a>, Up: <a href="i.html" rel="up">Using it</a> '
+        '[<a href="x.html" rel="index">Index</a>]</p></div>'
+    )
+    page = (f"<html><body><div class='section'>{nav}<h3>2.3 Types</h3><ul><li>Primitive</li>"
+            "<li>Structures</li></ul><p>Types are described below.</p></div></body></html>")
+    doc = load_document(write(tmp_path / "types.html", page))
+    assert "Next:" not in doc.text and "Previous:" not in doc.text
+    assert sentences(doc) == ["2.3 Types", "Primitive", "Structures", "Types are described below."]
+    # Links that are part of the prose stay.
+    prose = ('<html><body><p>See the <a rel="next" href="n.html">next chapter</a> and the '
+             '<a rel="prev" href="p.html">previous one</a> for the details.</p></body></html>')
+    assert "next chapter" in load_document(write(tmp_path / "prose.html", prose)).text
+
+
 def test_html_title_falls_back_to_h1_then_first_line(tmp_path: Path) -> None:
     doc = load_document(write(tmp_path / "a.htm", "<body><p>Intro.</p><h1>Main</h1></body>"))
     assert doc.title == "Main"
