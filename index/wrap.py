@@ -41,6 +41,7 @@ MIN_WRAP_WIDTH = 30
 MAX_WRAP_WIDTH = 160
 # Proportional fonts (PDF) make character counts only approximate the printed width.
 FIT_RATIO = 0.85
+TAB_WIDTH = 8
 CONTINUATION_RATIO = 0.5
 CAPS_HEADING_MAX_WORDS = 8
 SETEXT_HEADING_MAX_WORDS = 20
@@ -86,6 +87,14 @@ class _Line:
     width: int  # columns up to the last visible character
     first_word: int  # length of the body's first word
     kind: Kind
+
+
+def _columns(text: str, start: int, end: int) -> int:
+    """Display width of ``text[start:end]``: a tab moves to the next multiple of TAB_WIDTH, as a
+    terminal or editor shows it (man pages and AsciiDoc indent wrapped paragraphs with tabs)."""
+    if "\t" not in text[start:end]:
+        return end - start
+    return len(text[start:end].expandtabs(TAB_WIDTH))
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -151,7 +160,8 @@ def _classify(
         word = _WORD.match(text, body_start, body_end)
         out.append(_Line(
             start=start, end=end, next_start=next_start, body_start=body_start,
-            body_end=body_end, indent=visible_start - start, width=visible_end - start,
+            body_end=body_end, indent=_columns(text, start, visible_start),
+            width=_columns(text, start, visible_end),
             first_word=len(word.group()) if word else 0, kind=kind,
         ))
     # A line underlined with === or --- is a setext heading.

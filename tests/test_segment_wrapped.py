@@ -112,6 +112,27 @@ def test_structure_inside_a_wrapped_document_is_not_joined() -> None:
     assert not any(t.startswith("```") for t in found)  # fence lines are markup, not sentences
 
 
+def test_tab_indented_wrapping_is_measured_in_columns() -> None:
+    # A tab is eight columns: counted as one character, these lines look too short for the
+    # unindented paragraph of the same block, and the break before "HEAD" was kept.
+    text = (
+        "merge [<options>] <branch>::\n"
+        "\tCombine the history of the named branch with\n"
+        "\tthe current one, creating a merge commit, unless\n"
+        "\tHEAD already holds the branch.  In that case no\n"
+        "\tcommit is made and the command says so before it\n"
+        "\texits with a status of zero, which scripts can\n"
+        "\tuse when they chain several commands together.\n"
+        "+\n"
+        "When the merge stops on a conflict, the files that need attention are\n"
+        "listed, and the merge can be finished with a commit once they are all\n"
+        "resolved.\n"
+    )
+    assert texts(text)[1] == (
+        "Combine the history of the named branch with\n\tthe current one, creating a merge "
+        "commit, unless\n\tHEAD already holds the branch.")
+
+
 def test_fence_lines_with_an_info_string_are_not_sentences() -> None:
     text = "Example:\n\n```js\npath.basename('/a/b.html');\n// Returns: 'b.html'\n```\n\nDone.\n"
     assert texts(text) == [
