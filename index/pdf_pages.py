@@ -84,6 +84,22 @@ def _runs_on(before: str, after: str) -> bool:
     return (last.isalpha() or last in ",-") and first.islower()
 
 
+def running_title(pages: Sequence[str]) -> str:
+    """The running header most pages carry (often the document's title, which a PDF without
+    title metadata states nowhere else once its furniture is removed), or ""."""
+    split = [page.splitlines() for page in pages]
+    if len(split) < MIN_REPEATS:
+        return ""
+    heads: Counter[str] = Counter()
+    for lines, drop in zip(split, _furniture(split), strict=True):
+        top, _ = _edges(lines)
+        heads.update({" ".join(lines[i].split()) for i in top if i in drop})
+    titled = [(n, line) for line, n in heads.most_common()
+              if _edge_number(line) is None and any(c.isalpha() for c in line)]
+    return titled[0][1] if titled and titled[0][0] >= max(MIN_REPEATS, MIN_SHARE * len(split)) \
+        else ""
+
+
 def join_pages(pages: Sequence[str]) -> str:
     """The document text of ``pages`` (each page's extracted text)."""
     split = [page.splitlines() for page in pages]

@@ -14,7 +14,7 @@ from pathlib import Path
 from pypdf import PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError
 
-from .pdf_pages import join_pages
+from .pdf_pages import join_pages, running_title
 from .records import LoadError
 
 MAX_PDF_PAGES = 2_000
@@ -54,8 +54,8 @@ def _page_texts(path: Path, reader: PdfReader) -> list[str]:
 
 
 def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
-    """The PDF's text (``pdf_pages.join_pages``: page furniture removed) and its metadata title
-    (or "")."""
+    """The PDF's text (``pdf_pages.join_pages``: page furniture removed) and its title: the
+    metadata title, else the running header most pages carry, else ""."""
     limit = MAX_PDF_STREAM_BYTES
     try:
         with apply_configuration(
@@ -70,6 +70,7 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
             pages = _page_texts(path, reader)
             meta = reader.metadata
             title = meta.title if meta is not None and isinstance(meta.title, str) else ""
+            title = title.strip() or running_title(pages)
     except LoadError:
         raise
     except LimitReachedError as exc:

@@ -53,6 +53,9 @@ BULLET = re.compile(
 _ATX = re.compile(r"[ ]{0,3}#{1,6}[ \t]+\S")
 _UNDERLINE = re.compile(r"[ ]{0,3}(?:={2,}|-{2,})[ \t]*")
 _FENCE = re.compile(r"[ ]{0,3}(?:```|~~~)")
+# A table of contents' dot leader ("2.5 Future developments . . . . . 4"): an entry that points
+# to where the text is, never the text itself.
+_LEADER = re.compile(r"(?:\.\s){4,}|\.{5,}")
 # Column gaps of a plain-text table (two spaces after a stop, RFC style, are not one); a pipe
 # table row starts with "|" or has two " | " separators ("{x | x > 0}" in prose has one).
 _COLUMN_GAP = re.compile(r"(?:[ ]{3,}|\t)(?=\S)")
@@ -61,8 +64,9 @@ _CLOSERS = "\"'’”»)]"
 _NO_HEADING_END = frozenset(".!?…:;,")
 
 Kind = Literal[
-    "blank", "plain", "bullet", "heading", "underline", "fence", "code", "table", "decor"]
+    "blank", "plain", "bullet", "heading", "underline", "fence", "code", "table", "decor", "toc"]
 _JOINABLE_FIRST = frozenset({"plain", "bullet"})
+_NOT_TEXT: frozenset[Kind] = frozenset({"blank", "underline", "fence", "toc"})
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ def _kind(text: str, start: int, end: int, body_start: int, body_end: int) -> tu
     body = text[body_start:body_end]
     if not any(c.isalnum() for c in body):
         return "decor", body_start, body_end
+    if _LEADER.search(body) is not None:
+        return "toc", body_start, body_end
     gaps = ("   " in body or "\t" in body) and len(_COLUMN_GAP.findall(body)) >= 2
     if body.startswith("|") or body.count(" | ") >= 2 or gaps:
         return "table", body_start, body_end
@@ -283,6 +289,10 @@ def _joins(text: str, lines: list[_Line], blocks: list[_Block]) -> set[int]:
     return joins
 
 
+def _is_page_number(text: str, line: _Line) -> bool:
+    return text[line.body_start : line.body_end].isdigit()
+
+
 def units(
     text: str, lines: Sequence[tuple[int, int, int]], deadline: Deadline | None = None
 ) -> list[Unit]:
@@ -296,13 +306,15 @@ def units(
     out: list[Unit] = []
     i = 0
     while i < len(classified):
-        first = classified[i]
+        first, before = classified[i], classified[i - 1] if i else None
         while i in joins:
             i += 1
         last = classified[i]
         i += 1
-        if first.kind in {"blank", "underline", "fence"} or first.body_start == first.body_end:
+        if first.kind in _NOT_TEXT or first.body_start == first.body_end:
             continue
+        if before is not None and before.kind == "toc" and _is_page_number(text, first):
+            continue  # the last entry's page number, extracted onto a line of its own
         out.append(Unit(
             start=first.body_start, end=last.body_end, bullet=first.kind == "bullet",
             heading=first.kind == "heading", has_next_line=last.next_start > last.end,

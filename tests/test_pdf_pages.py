@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from index.loaders import load_document
-from index.pdf_pages import join_pages
+from index.pdf_pages import join_pages, running_title
 
 from .test_loaders import make_pdf, sentences, write
+from .test_segment import texts
 
 
 def _book(bodies: list[str], header: str = "Widget Manual", first_page: int = 1) -> list[str]:
@@ -52,3 +53,17 @@ def test_a_loaded_pdf_quotes_no_page_furniture(tmp_path: Path) -> None:
     found = sentences(doc)
     assert "Widget Manual" not in found and not any(s.isdigit() for s in found)
     assert "The default timeout is thirty seconds unless the\nserver says otherwise." in found
+
+
+def test_the_running_header_names_a_pdf_without_a_title(tmp_path: Path) -> None:
+    assert running_title(_book(["One.", "Two.", "Three."])) == "Widget Manual"
+    assert running_title(["No header.", "Here.", "Either."]) == ""
+    doc = load_document(write(tmp_path / "manual.pdf", make_pdf(_book(["A.", "B.", "C."]))))
+    assert doc.title == "Widget Manual"
+
+
+def test_table_of_contents_entries_are_not_sentences() -> None:
+    pages = ["Contents\n1 Introduction . . . . . . . . 1\n2 Usage . . . . . . . . . . 3\n"
+             "Index .............. 9", "1 Introduction\nWidgets are small."]
+    text = join_pages(pages)
+    assert texts(text) == ["Contents", "1 Introduction", "Widgets are small."]
