@@ -135,8 +135,8 @@ def _kind(text: str, start: int, end: int, body_start: int, body_end: int) -> tu
     body = text[body_start:body_end]
     if not any(c.isalnum() for c in body):
         return "decor", body_start, body_end
-    if _LEADER.search(body) is not None:
-        return "toc", body_start, body_end
+    if len(body) <= MAX_WRAP_WIDTH and _LEADER.search(body) is not None:
+        return "toc", body_start, body_end  # a long line with a leader is prose around one
     gaps = ("   " in body or "\t" in body) and len(_COLUMN_GAP.findall(body)) >= 2
     if body.startswith("|") or body.count(" | ") >= 2 or gaps:
         return "table", body_start, body_end

@@ -67,3 +67,9 @@ def test_table_of_contents_entries_are_not_sentences() -> None:
              "Index .............. 9", "1 Introduction\nWidgets are small."]
     text = join_pages(pages)
     assert texts(text) == ["Contents", "1 Introduction", "Widgets are small."]
+
+
+def test_a_long_line_holding_a_leader_is_prose() -> None:
+    line = ("Contents: Methods . . . . . . . 12 Results . . . . . . . 14 — the abstract that "
+            "follows describes a study of tyrosine in rats fed for twelve weeks, and its outcome.")
+    assert texts(line) != []
