@@ -94,10 +94,10 @@ def running_title(pages: Sequence[str]) -> str:
     for lines, drop in zip(split, _furniture(split), strict=True):
         top, _ = _edges(lines)
         heads.update({" ".join(lines[i].split()) for i in top if i in drop})
-    titled = [(n, line) for line, n in heads.most_common()
-              if _edge_number(line) is None and any(c.isalpha() for c in line)]
-    return titled[0][1] if titled and titled[0][0] >= max(MIN_REPEATS, MIN_SHARE * len(split)) \
-        else ""
+    for line, count in heads.most_common():
+        if _edge_number(line) is None and any(c.isalpha() for c in line):
+            return line if count >= max(MIN_REPEATS, MIN_SHARE * len(split)) else ""
+    return ""
 
 
 def join_pages(pages: Sequence[str]) -> str:
