@@ -84,14 +84,27 @@ def _runs_on(before: str, after: str) -> bool:
     return (last.isalpha() or last in ",-") and first.islower()
 
 
+def read_pages(pages: Sequence[str]) -> tuple[str, str]:
+    """The document text of ``pages`` (each page's extracted text) and its running title."""
+    split = [page.splitlines() for page in pages]
+    furniture = _furniture(split) if len(split) >= MIN_REPEATS else [set() for _ in split]
+    return _joined(split, furniture), _running_title(split, furniture)
+
+
+def join_pages(pages: Sequence[str]) -> str:
+    """The document text of ``pages``, page furniture removed."""
+    return read_pages(pages)[0]
+
+
 def running_title(pages: Sequence[str]) -> str:
     """The running header most pages carry (often the document's title, which a PDF without
     title metadata states nowhere else once its furniture is removed), or ""."""
-    split = [page.splitlines() for page in pages]
-    if len(split) < MIN_REPEATS:
-        return ""
+    return read_pages(pages)[1]
+
+
+def _running_title(split: list[list[str]], furniture: list[set[int]]) -> str:
     heads: Counter[str] = Counter()
-    for lines, drop in zip(split, _furniture(split), strict=True):
+    for lines, drop in zip(split, furniture, strict=True):
         top, _ = _edges(lines)
         heads.update({" ".join(lines[i].split()) for i in top if i in drop})
     for line, count in heads.most_common():
@@ -100,10 +113,7 @@ def running_title(pages: Sequence[str]) -> str:
     return ""
 
 
-def join_pages(pages: Sequence[str]) -> str:
-    """The document text of ``pages`` (each page's extracted text)."""
-    split = [page.splitlines() for page in pages]
-    furniture = _furniture(split) if len(split) >= MIN_REPEATS else [set() for _ in split]
+def _joined(split: list[list[str]], furniture: list[set[int]]) -> str:
     texts = ["\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
              for lines, drop in zip(split, furniture, strict=True)]
     out = ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from pypdf import PdfReader, apply_configuration
 from pypdf.errors import LimitReachedError
 
-from .pdf_pages import join_pages, running_title
+from .pdf_pages import read_pages
 from .records import LoadError
 
 MAX_PDF_PAGES = 2_000
@@ -54,7 +54,7 @@ def _page_texts(path: Path, reader: PdfReader) -> list[str]:
 
 
 def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
-    """The PDF's text (``pdf_pages.join_pages``: page furniture removed) and its title: the
+    """The PDF's text (``pdf_pages.read_pages``: page furniture removed) and its title: the
     metadata title, else the running header most pages carry, else ""."""
     limit = MAX_PDF_STREAM_BYTES
     try:
@@ -70,14 +70,13 @@ def load_pdf(path: Path, data: bytes) -> tuple[str, str]:
             pages = _page_texts(path, reader)
             meta = reader.metadata
             title = meta.title if meta is not None and isinstance(meta.title, str) else ""
-            title = title.strip() or running_title(pages)
     except LoadError:
         raise
     except LimitReachedError as exc:
         raise LoadError(str(path), f"PDF is over a safety limit ({_first_line_of(exc)})") from None
     except Exception as exc:  # pypdf raises many types for damaged files; all mean "unreadable"
         raise LoadError(str(path), f"broken PDF ({_first_line_of(exc)})") from None
-    text = join_pages(pages)
+    text, running_title = read_pages(pages)
     if not text.strip():
         raise LoadError(str(path), "PDF has no extractable text (scanned images?)")
-    return text, title.strip()
+    return text, title.strip() or running_title

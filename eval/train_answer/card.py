@@ -130,4 +130,3 @@ def _gap_items(gaps: dict[str, float]) -> list[tuple[str, float]]:
 
 def _fmt_map(values: dict[Any, float]) -> str:
     return ", ".join(f"{k}: {v:.3f}" for k, v in values.items())
-

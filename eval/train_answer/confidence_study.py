@@ -64,17 +64,14 @@ def shortlist_signals(
     }
 
 
-# Whether the best candidate's neighbourhood holds what the question asks about (features.py's
-# answer_support: over the sentence and context the answer model read).
-SUPPORT: tuple[str, ...] = support.SUPPORT
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "best score (today's Platt)": ("best",),
     "best + margin": ("best", "margin"),
     "best + parts": ("best", "best_reader", "best_prerank"),
     "all signals": SIGNALS,
     "best + coverage": ("best", "uncovered_rarest", "unknown_mass", "matched_evidence"),
-    "best + coverage + shares": ("best", *SUPPORT),
-    "all signals + support": (*SIGNALS, *SUPPORT),
+    "best + coverage + shares": ("best", *support.SUPPORT),
+    "all signals + support": (*SIGNALS, *support.SUPPORT),
 }
 FALSE_ABSTENTION_BAR = 0.10
 FOLDS = 5
@@ -103,7 +100,6 @@ def support_rows(
 ) -> np.ndarray:
     """The support signals of each question's best candidate (``corpus``: its index's Corpus,
     for the IDFs), over the texts the answer model read."""
-    from eval.train_answer.support import answer_support
     from index.lexical import tokenize
     from retriever import content_terms
 
@@ -112,13 +108,13 @@ def support_rows(
     for r in readings:
         best = r.best(n, weight)
         if best is None:
-            rows.append([0.0] * len(SUPPORT))
+            rows.append([0.0] * len(support.SUPPORT))
             continue
         cand = r.item.candidates[best]
-        found = answer_support(content_terms(tokenize(r.item.question)),
+        found = support.answer_support(content_terms(tokenize(r.item.question)),
                                frozenset(tokenize(cand.sentence)),
                                frozenset(tokenize(cand.context)), corpus.idf_of, unseen)
-        rows.append([found[s] for s in SUPPORT])
+        rows.append([found[s] for s in support.SUPPORT])
     return np.asarray(rows, dtype=np.float64)
 
 
@@ -174,7 +170,8 @@ def render(results: dict[str, dict[str, dict[str, float]]], n: int, weight: floa
         "",
         "Signals: " + ", ".join(f"`{s}`" for s in SIGNALS) + " (see the module). Support "
         "signals of the best candidate, over the sentence and context the model read "
-        "(`eval/train_answer/support.py`): " + ", ".join(f"`{s}`" for s in SUPPORT) + ".",
+        "(`eval/train_answer/support.py`): " + ", ".join(f"`{s}`" for s in support.SUPPORT)
+        + ".",
         "",
     ]
     for name, rows in results.items():
@@ -217,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(set(groups)) < FOLDS:
             continue
         for label, names in FEATURE_SETS.items():
-            cols = [(*SIGNALS, *SUPPORT).index(s) for s in names]
+            cols = [(*SIGNALS, *support.SUPPORT).index(s) for s in names]
             p = cross_validated(x_all[:, cols], y, groups)
             results[name][label] = at_bar(p, answerable, correct)
             print(name, label, json.dumps(results[name][label]), file=sys.stderr)
