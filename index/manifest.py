@@ -173,10 +173,11 @@ def check_compatible(
         # Another backend of the same weights gives close vectors, but not the same embedding
         # space the probes vouch for (their cosine stays below PROBE_MIN_COSINE; figures in
         # eval/results/bench/README.md). Query with the backend that built it.
-        backends = "onnx-fp32 or torch" if built_backend == DEFAULT_BACKEND else built_backend
         differences.append(
-            f"encoder backend {built_backend!r} built the index, configured {identity.backend!r} "
-            f"(set CITEQA_ENCODER_BACKEND={backends} or re-ingest)"
+            f"the index was embedded by the {_space(built_backend)} encoder, this process runs "
+            f"the {_space(identity.backend)} one (query it with CITEQA_ENCODER_BACKEND="
+            f"{'onnx-fp32' if built_backend == DEFAULT_BACKEND else built_backend}, or rebuild "
+            "it with `citeqa ingest`)"
         )
     for key, wanted in MODEL_CONVENTIONS.items():
         if model.get(key) != wanted:
@@ -189,6 +190,11 @@ def check_compatible(
         differences.extend(probe_differences(manifest, encoder))
     if differences:
         raise IndexMismatch(differences)
+
+
+def _space(backend: str) -> str:
+    """A backend's embedding space as a user knows it (torch and onnx-fp32 share fp32's)."""
+    return "fp32 (onnx-fp32 or torch)" if backend == DEFAULT_BACKEND else repr(backend)
 
 
 # Per FAISS file ("chunks.faiss"): the search parameters it is served with and the recall@10 they

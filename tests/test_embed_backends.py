@@ -134,7 +134,7 @@ def test_int8_probe_check_refuses_an_fp32_index(seed_index: Path, int8_encoder) 
     with load_snapshot(seed_index) as snapshot:
         manifest = snapshot.manifest
     assert "backend" not in manifest["model"]  # torch-built manifests are as before
-    with pytest.raises(IndexMismatch, match="backend 'torch' built the index"):
+    with pytest.raises(IndexMismatch, match="embedded by the fp32 .* runs the 'onnx-int8' one"):
         check_compatible(manifest, int8_encoder.identity, manifest["settings"]["tokenizer"],
                          encoder=int8_encoder)
     (reason,) = probe_differences(manifest, int8_encoder)
@@ -162,7 +162,7 @@ def test_backend_check_is_pure_manifest_logic() -> None:
     manifest = {"format_version": FORMAT_VERSION, "model": model_entry(torch_id),
                 "settings": {"tokenizer": "t"}}
     check_compatible(manifest, torch_id, "t")  # an old manifest (no backend) reads as torch
-    with pytest.raises(IndexMismatch, match="CITEQA_ENCODER_BACKEND=onnx-fp32 or torch"):
+    with pytest.raises(IndexMismatch, match="CITEQA_ENCODER_BACKEND=onnx-fp32, or rebuild"):
         check_compatible(manifest, int8_id, "t")
     manifest["model"] = model_entry(int8_id)
     check_compatible(manifest, int8_id, "t")

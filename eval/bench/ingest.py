@@ -132,8 +132,9 @@ def ingest_run(corpus: Path, env: Mapping[str, str], backend: str,
     """One ``citeqa ingest`` of ``corpus`` into a fresh directory, run in ``cwd`` (the checkout
     whose code it imports; default this one)."""
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-ingest-") as tmp:
-        full_env = {**os.environ, **env, "CITEQA_INDEX_DIR": str(Path(tmp) / "index"),
-                    "CITEQA_ENCODER_BACKEND": backend}
+        # A variant's own environment may name another backend than the run's.
+        full_env = {**os.environ, "CITEQA_ENCODER_BACKEND": backend, **env,
+                    "CITEQA_INDEX_DIR": str(Path(tmp) / "index")}
         log = Path(tmp) / "out.txt"
         started = time.perf_counter()
         peak = 0

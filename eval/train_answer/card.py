@@ -70,7 +70,8 @@ here.
   split (eval/splits.py, by article) is "train". Tuning used dev articles only; test articles
   were never read by the recipe. This model, trained on that data, is shared under CC BY-SA 4.0.
 - Candidates come from citeqa's own retriever over each whole corpus (hybrid retrieval and the
-  pre-ranker), so the model learnt from what it sees when serving. Labels: a candidate inside the
+  pre-ranker; retrieval vectors from the {notes['candidates_encoder']} encoder), so the model
+  learnt from what it sees when serving. Labels: a candidate inside the
   gold paragraph that contains a gold answer is positive; other candidates and every candidate of
   an unanswerable question are negative; a candidate outside the gold paragraph that contains the
   answer text is left out.

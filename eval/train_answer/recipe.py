@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "int8_gaps": gaps,
         "int8_pooled_gaps": pooled_gaps,
         "fp32_fits": fits,
+        "candidates_encoder": candidates_encoder(manifest),
         "choice": choice.notes,
         "recipe_seconds": round(time.perf_counter() - started, 1),
         "reused": [step for step, skipped in (("examples", args.skip_data),
@@ -242,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "MODEL_CARD.md").write_text(card.render(description, notes))
     print(json.dumps({"description": description, "dev": final_dev}, indent=2))
     return 0
+
+
+def candidates_encoder(manifest: dict[str, Any]) -> str:
+    """The precision of the retrieval encoder that built the candidates' index (the manifest
+    names a backend only for int8; fp32 ONNX and torch share one embedding space)."""
+    model = manifest.get("model", {})
+    return "int8" if isinstance(model, dict) and model.get("backend") == "onnx-int8" else "fp32"
 
 
 if __name__ == "__main__":
