@@ -102,8 +102,9 @@ about 4 minutes here, the pre-ranker fit a few more). Seed
   (the weight with the best dev selection@1; by weight:
   {_fmt_map(notes['choice']['selection_by_prerank_weight'])}). The two disagree in useful ways:
   the pre-ranker sees retrieval signals the reader cannot, the reader reads the sentence.
-- Shortlist size N = {description['candidates']}: the smallest N within half a point of the best
-  dev selection (selection@1 by N: {_fmt_map(notes['choice']['selection_by_n'])}).
+- Shortlist size N = {description['candidates']}: the most one read can afford within the
+  answering budget (at most {notes['choice'].get('max_read_candidates', 'any')}; dev selection@1
+  by N: {_fmt_map(notes['choice']['selection_by_n'])}).{_rechosen(notes)}
 - Precision: {description['precision']}. int8 ships when it stays within 0.01 of fp32 on the
   pooled dev questions (gaps: {_fmt_map(notes['int8_pooled_gaps'])}), and must when fp32 is over
   the 30 MB limit (fp32 fits: {notes['fp32_fits']}). Largest per-set gaps: {gaps} (the gold dev
@@ -113,7 +114,7 @@ about 4 minutes here, the pre-ranker fit a few more). Seed
 - Calibration: Platt scaling of the best candidate's combined score on the pooled dev questions
   (a = {description['calibration']['a']:.4f}, b = {description['calibration']['b']:.4f}).
 
-## Dev figures (the shortlists the engine reads, offline)
+## Dev figures (the shortlists the engine reads, offline{_at_run_n(notes)})
 
 | figure | {' | '.join(_SETS.values())} |
 |---|---|---|---|
@@ -127,6 +128,28 @@ recipe.
 
 def _gap_items(gaps: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(gaps.items(), key=lambda kv: -kv[1])[:3]
+
+
+def _at_run_n(notes: dict[str, Any]) -> str:
+    again = notes.get("rechosen")
+    return f", at the run's N = {again['was']}" if again else ""
+
+
+def _rechosen(notes: dict[str, Any]) -> str:
+    """A sentence on a shortlist size chosen again after the run (its threshold and calibration
+    kept), with the dev figures at both sizes, when the notes record one."""
+    again = notes.get("rechosen")
+    if not again:
+        return ""
+    figures = "; ".join(
+        f"N = {n}: " + ", ".join(f"{name} overall {f['overall_correct']:.3f}"
+                                 for name, f in by_set.items())
+        for n, by_set in again["dev_at_shipped_threshold"].items()
+    )
+    return (f"\n  N was chosen again by this rule on {again['date']}, from this run's own"
+            f" selection@1 by N (it had been {again['was']} before the budget was part of the"
+            f" rule); the threshold and calibration are the run's. Dev figures with them"
+            f" ({again['readings']}): {figures}.")
 
 
 def _fmt_map(values: dict[Any, float]) -> str:
