@@ -263,7 +263,8 @@ class ShardedEngine(ReaderChoices):
         combined = [info.combine(readings[j].logit, float(scores[head[j]]))
                     for j in range(len(head))]
         ranked = sorted(range(len(head)), key=lambda i: -combined[i])
-        probabilities = [info.calibration(combined[i]) for i in ranked]
+        probabilities = [info.calibration(info.decision(combined[i], readings[i]))
+                         for i in ranked]
         confidence = probabilities[0] if ranked else 0.0
         answered = bool(ranked) and confidence >= self.abstain_below
         t_answer = time.perf_counter()

@@ -60,6 +60,8 @@ class Scored:
 
     logit: float  # answer logit (before calibration)
     span: tuple[int, int] | None  # highlight, character offsets into the sentence
+    # the answerability head's logit (models with one): is the question answered here at all?
+    answerable: float | None = None
 
 
 def _piece(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -131,6 +133,30 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Margins:
+    """For a model with an answerability head: a candidate counts as answering only when its
+    combined score clears ``reader`` and its answerability logit clears ``answerable`` (both
+    fitted on dev). As one score, the smaller margin: confidence is calibrated from it, and 0 is
+    the fitted boundary."""
+
+    reader: float
+    answerable: float
+
+    def decision(self, combined: float, answerable: float) -> float:
+        return min(combined - self.reader, answerable - self.answerable)
+
+    def to_json(self) -> dict[str, float | None]:
+        """As ``answer_model.json`` holds them: null for a score that refuses nothing (-inf)."""
+        return {k: v if np.isfinite(v) else None
+                for k, v in (("reader", self.reader), ("answerable", self.answerable))}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Margins:
+        return cls(*(-np.inf if data[k] is None else float(data[k])
+                     for k in ("reader", "answerable")))
+
+
+@dataclass(frozen=True)
 class AnswerModelInfo:
     """What ``answer_model.json`` says about the model file beside it."""
 
@@ -144,10 +170,22 @@ class AnswerModelInfo:
     fitted_with: dict[str, str]  # retrieval encoder and pre-ranker the candidates came from
     # How much the pre-ranker's score adds to the reader's logit (fitted on dev; 0: reader only).
     prerank_weight: float = 0.0
+    # With an answerability head: where its logit joins the decision (None: the combined score
+    # alone decides).
+    margins: Margins | None = None
 
     def combine(self, logit: float, prerank_score: float) -> float:
-        """The score candidates are ranked by and confidence is calibrated from."""
+        """The score candidates are ranked by."""
         return logit + self.prerank_weight * prerank_score
+
+    def decision(self, combined: float, scored: Scored) -> float:
+        """The score confidence is calibrated from: the combined score, or with margins the
+        smaller of its margin and the answerability logit's."""
+        if self.margins is None:
+            return combined
+        if scored.answerable is None:
+            raise AnswerModelError(f"answer model {self.name} gave no answerability logit")
+        return self.margins.decision(combined, scored.answerable)
 
     @classmethod
     def read(cls, directory: Path) -> AnswerModelInfo:
@@ -165,6 +203,7 @@ class AnswerModelInfo:
             abstain_below=float(data["abstain_below"]),
             fitted_with={str(k): str(v) for k, v in data["fitted_with"].items()},
             prerank_weight=float(data.get("prerank_weight", 0.0)),
+            margins=Margins.from_json(data["margins"]) if data.get("margins") else None,
         )
 
 
@@ -238,6 +277,12 @@ class AnswerModel:
         self.session = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
+        self._outputs = [o.name for o in self.session.get_outputs()]
+        if self.info.margins is not None and "answerable_logit" not in self._outputs:
+            raise AnswerModelError(
+                f"{DESCRIPTION} gives answerability margins, but {model_path.name} has no "
+                "answerability head"
+            )
 
     @property
     def name(self) -> str:
@@ -248,18 +293,21 @@ class AnswerModel:
         if not candidates:
             return []
         batch = encode_pairs(self.tokenizer, question, candidates, self.info.max_length)
-        logits, starts, ends = self.session.run(
-            None,
+        outputs = dict(zip(self._outputs, self.session.run(
+            self._outputs,
             {
                 "input_ids": batch.input_ids,
                 "attention_mask": batch.attention_mask,
                 "token_type_ids": batch.token_type_ids,
             },
-        )
+        ), strict=True))
+        logits, starts, ends = (outputs[k] for k in ("answer_logit", "start_logits", "end_logits"))
+        answerable = outputs.get("answerable_logit")
         out = []
         for i in range(len(candidates)):
             offsets = batch.sentence_offsets[i]
             pair = best_span(starts[i], ends[i], int(batch.sentence_first[i]), len(offsets))
             span = None if pair is None else (offsets[pair[0]][0], offsets[pair[1]][1])
-            out.append(Scored(float(logits[i]), span))
+            out.append(Scored(float(logits[i]), span,
+                              None if answerable is None else float(answerable[i])))
         return out

@@ -260,7 +260,8 @@ class Engine(ReaderChoices):
         ]
         # Best first by the combined score; ties keep the pre-ranker's order (stable sort).
         ranked = sorted(range(len(head)), key=lambda i: -combined[i])
-        probabilities = [info.calibration(combined[i]) for i in ranked]
+        probabilities = [info.calibration(info.decision(combined[i], readings[i]))
+                         for i in ranked]
         ranked_rows = [head[i] for i in ranked]
         confidence = probabilities[0] if ranked else 0.0
         answered = bool(ranked) and confidence >= self.abstain_below

@@ -43,3 +43,41 @@ def test_the_shortlist_is_the_largest_size_a_read_affords_even_when_larger_ones_
     selection = choice.notes["selection_by_n"]
     assert selection[max(recipe.SHORTLISTS)] > selection[choice.candidates]  # larger, not chosen
     assert choice.notes["max_read_candidates"] == recipe.MAX_READ_CANDIDATES
+
+
+def _with_head(reading: Reading, answerable_logit: float) -> Reading:
+    return Reading(reading.item, tuple(Scored(s.logit, s.span, answerable_logit)
+                                       for s in reading.scored))
+
+
+def test_an_answerability_head_gets_margins_that_refuse_what_the_reader_would_answer() -> None:
+    # Unanswerable questions the reader scores like answerable ones (its best candidate at 3.0),
+    # which only the head (low logit) tells apart: the margins must use the head.
+    readings = {
+        name: [_with_head(_reading(f"{name}{i}", 0, name), 2.0) for i in range(20)]
+        + [_with_head(_reading(f"{name}-none{i}", 0, name, answerable=False), -2.0)
+           for i in range(4)]
+        for name in recipe.DEV_SETS
+    }
+    for name in recipe.DEV_SETS:  # the reader cannot see these are unanswerable
+        readings[name] = [
+            r if r.item.answerable else Reading(r.item, (Scored(3.0, None, -2.0),)
+                                                + r.scored[1:])
+            for r in readings[name]
+        ]
+    choice = recipe.choose(readings)
+    assert choice.margins is not None
+    assert choice.threshold == 0.0  # on the decision score
+    figures = recipe.dev_figures(readings, choice.candidates, choice.threshold,
+                                 choice.prerank_weight, choice.margins)
+    for name in ("squad2", "gold"):
+        assert figures[name]["abstention_recall"] == 1.0
+        assert figures[name]["false_abstention"] == 0.0
+    assert choice.notes["combined_alone"]["squad2"]["abstention_recall"] < 1.0
+
+
+def test_without_a_head_there_are_no_margins() -> None:
+    readings = {name: [_reading(f"{name}{i}", 0, name) for i in range(5)]
+                + [_reading(f"{name}-none", 0, name, answerable=False)]
+                for name in recipe.DEV_SETS}
+    assert recipe.choose(readings).margins is None

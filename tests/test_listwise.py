@@ -9,7 +9,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from eval.train_answer.data import Example, QuestionExamples  # noqa: E402
 from eval.train_answer.model import listwise_loss  # noqa: E402
 from eval.train_answer.train import (  # noqa: E402
     TrainConfig,
@@ -17,6 +16,7 @@ from eval.train_answer.train import (  # noqa: E402
     training_groups,
     training_pairs,
 )
+from tests.training_examples import question  # noqa: E402
 
 
 def test_the_loss_is_the_likelihood_of_the_answers_or_of_null() -> None:
@@ -43,19 +43,8 @@ def test_several_answering_candidates_share_the_likelihood() -> None:
     assert loss.item() == pytest.approx(math.log(1 + 2 * math.e) - math.log(2 * math.e))
 
 
-def _example(row: int, label: int | None) -> Example:
-    return Example(row=row, doc_id="d", sentence=f"Sentence {row} in 1901 by Ada Lovelace.",
-                   context="Title", label=label, span=(0, 8) if label == 1 else None)
-
-
-def _question(qid: str, labels: list[int | None]) -> QuestionExamples:
-    return QuestionExamples(id=qid, source="t", split="train", question=f"Who wrote {qid}?",
-                            answers=("x",) if 1 in labels else (),
-                            candidates=tuple(_example(i, y) for i, y in enumerate(labels)))
-
-
 def test_groups_hold_each_questions_pairs_and_flatten_to_the_pointwise_pairs() -> None:
-    items = [_question("a", [0, 1, 0, None, 0, 0]), _question("b", [0, 0, 0, 0, 0, 0])]
+    items = [question("a", [0, 1, 0, None, 0, 0]), question("b", [0, 0, 0, 0, 0, 0])]
     config = TrainConfig(negatives=2, unanswerable_negatives=3)
     groups = training_groups(items, config)
     assert [[p.label for p in g] for g in groups] == [[1, 0, 0], [0, 0, 0]]
@@ -83,8 +72,8 @@ def test_a_listwise_run_trains_the_real_model_end_to_end(tmp_path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     write_examples(data / f"{TRAIN_FILES[0]}.jsonl",
-                   [_question(f"q{i}", [0, 1, 0, 0]) for i in range(3)])
-    write_examples(data / f"{TRAIN_FILES[1]}.jsonl", [_question("u", [0, 0, 0, 0])])
+                   [question(f"q{i}", [0, 1, 0, 0]) for i in range(3)])
+    write_examples(data / f"{TRAIN_FILES[1]}.jsonl", [question("u", [0, 0, 0, 0])])
     summary = train(data, tmp_path / "run", TrainConfig(
         loss="listwise", layers=1, max_length=32, batch_size=8, threads=1))
     assert summary["groups"] == 4 and summary["pairs"] == 3 * 4 + 4
@@ -93,7 +82,7 @@ def test_a_listwise_run_trains_the_real_model_end_to_end(tmp_path) -> None:
 
 
 def test_an_answerless_copy_is_the_question_with_its_answers_taken_away() -> None:
-    items = [_question("a", [0, 1, 0, 0, 0, 0])]
+    items = [question("a", [0, 1, 0, 0, 0, 0])]
     listwise = TrainConfig(loss="listwise", negatives=2, answerless_copies=1)
     original, copy = training_groups(items, listwise)
     assert [p.label for p in original] == [1, 0, 0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from eval.train_answer import verifier
+from eval.train_answer import tune, verifier
 from eval.train_answer.data import Example, QuestionExamples
 from eval.train_answer.tune import Outcome
 
@@ -54,3 +54,29 @@ def test_the_answerability_score_replaces_the_logit_and_keeps_missing_readings_o
     scored = verifier.answerability_outcomes(outcomes, [0.25, float("nan")], model)
     assert scored[0].logit == 0.5 and scored[0].correct_if_answered
     assert scored[1].logit == -math.inf
+
+
+def test_either_rule_refuses_when_either_score_is_low() -> None:
+    rows = [Outcome(True, 1.0, True, 1.0, True)] * 3
+    rule = tune.Margins(reader=0.5, answerable=0.0)
+    scored = tune.either_outcomes(rows, [1.0, -1.0, 1.0], rule)
+    assert [o.logit for o in scored] == [0.0, -math.inf, 0.0]
+    low_reader = tune.either_outcomes(rows, [1.0] * 3, dataclasses.replace(rule, reader=2.0))
+    assert all(o.logit == -math.inf for o in low_reader)
+
+
+def test_either_rule_is_chosen_within_the_false_abstention_bar() -> None:
+    # Two answerable questions the verifier doubts a little, two unanswerable it doubts more:
+    # the verifier alone separates them, and the bar forbids refusing an answerable one.
+    rows = [Outcome(True, 1.0, True, 1.0, True), Outcome(True, 1.0, True, 1.0, True),
+            Outcome(False, 1.0, False, 0.0, False), Outcome(False, 1.0, False, 0.0, False)]
+    logits = [0.5, 0.6, -2.0, -3.0]
+    rule = tune.choose_either({"s": rows}, {"s": logits}, {"s": 0.0})
+    answered = [o.logit == 0.0 for o in tune.either_outcomes(rows, logits, rule)]
+    assert answered == [True, True, False, False]
+
+
+def test_either_rule_answers_everything_when_no_pair_keeps_the_bar() -> None:
+    rows = [Outcome(True, 1.0, False, 0.0, False)]
+    rule = tune.choose_either({"s": rows}, {"s": [float("nan")]}, {"s": -1.0})
+    assert rule == tune.Margins(-math.inf, -math.inf)

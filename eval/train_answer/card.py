@@ -111,8 +111,9 @@ about 4 minutes here, the pre-ranker fit a few more). Seed
   split has 61 answerable questions: one question is 0.016).
 - Threshold: the most questions right on average over SQuAD 2.0 dev and gold dev, keeping false
   abstention ≤ 0.10 on both.
-- Calibration: Platt scaling of the best candidate's combined score on the pooled dev questions
-  (a = {description['calibration']['a']:.4f}, b = {description['calibration']['b']:.4f}).
+- Calibration: Platt scaling of the best candidate's {_calibrated(description)} on the pooled
+  dev questions (a = {description['calibration']['a']:.4f}, b = \
+{description['calibration']['b']:.4f}).{_answerability(description, notes)}
 
 ## Dev figures (the shortlists the engine reads, offline{_at_run_n(notes)})
 
@@ -150,6 +151,34 @@ def _rechosen(notes: dict[str, Any]) -> str:
             f" selection@1 by N (it had been {again['was']} before the budget was part of the"
             f" rule); the threshold and calibration are the run's. Dev figures with them"
             f" ({again['readings']}): {figures}.")
+
+
+def _calibrated(description: dict[str, Any]) -> str:
+    return "decision score" if description.get("margins") else "combined score"
+
+
+def _answerability(description: dict[str, Any], notes: dict[str, Any]) -> str:
+    """The answerability head's part in the decision, for a model that has one."""
+    margins = description.get("margins")
+    if not margins:
+        return ""
+    alone = notes["choice"].get("combined_alone", {})
+    figures = ", ".join(
+        f"{name} overall {f['overall_correct']:.3f} / abstention {_fmt(f['abstention_recall'])}"
+        for name, f in alone.items()
+    )
+    return (
+        "\n- Answerability head: a third output, trained only on each answering sentence (yes)"
+        " and each unanswerable question's candidates (no). A candidate answers only when its"
+        f" combined score is at least {_bound(margins['reader'])} and its answerability logit at"
+        f" least {_bound(margins['answerable'])} (both chosen together on dev by the threshold's"
+        " rule); the smaller of the two margins is the decision score, 0 at the boundary. The"
+        f" combined score alone at its own dev threshold: {figures}."
+    )
+
+
+def _bound(value: float | None) -> str:
+    return "anything (no bound)" if value is None else f"{value:.4f}"
 
 
 def _fmt_map(values: dict[Any, float]) -> str:

@@ -10,9 +10,17 @@ from pathlib import Path
 FP32_FILE = "answer-fp32.onnx"
 INT8_FILE = "answer-int8.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_OUTPUT_AXES = {
+    "answer_logit": {0: "batch"},
+    "start_logits": {0: "batch", 1: "tokens"},
+    "end_logits": {0: "batch", 1: "tokens"},
+    "answerable_logit": {0: "batch"},
+}
 
 
-def export(run_dir: Path, out: Path, layers: int) -> dict[str, Path]:
+def export(
+    run_dir: Path, out: Path, layers: int, answerability: bool = False
+) -> dict[str, Path]:
     """``run_dir/model.safetensors`` → ``out/answer-fp32.onnx`` and ``out/answer-int8.onnx``."""
     import onnx
     import torch
@@ -20,10 +28,12 @@ def export(run_dir: Path, out: Path, layers: int) -> dict[str, Path]:
     from onnxruntime.transformers.optimizer import optimize_model
     from safetensors.torch import load_file
 
-    from .model import AnswerReader, ExportedReader
+    from .model import AnswerReader, ExportedReader, output_names
     from .train import base_model_dir
 
-    reader = AnswerReader(base_model_dir(), layers)
+    # the weight only decides whether the head exists; the loss is not used here
+    reader = AnswerReader(base_model_dir(), layers,
+                          answerability_weight=1.0 if answerability else 0.0)
     reader.load_state_dict(load_file(str(run_dir / "model.safetensors")))
     reader.eval()
     sample = {
@@ -38,13 +48,8 @@ def export(run_dir: Path, out: Path, layers: int) -> dict[str, Path]:
         torch.onnx.export(
             ExportedReader(reader), tuple(sample[name] for name in _INPUTS), str(raw),
             input_names=list(_INPUTS),
-            output_names=["answer_logit", "start_logits", "end_logits"],
-            dynamic_axes={
-                **axes,
-                "answer_logit": {0: "batch"},
-                "start_logits": {0: "batch", 1: "tokens"},
-                "end_logits": {0: "batch", 1: "tokens"},
-            },
+            output_names=output_names(reader),
+            dynamic_axes={**axes, **{name: _OUTPUT_AXES[name] for name in output_names(reader)}},
             opset_version=17, dynamo=False,
         )
         config = reader.bert.config

@@ -2,12 +2,18 @@
 
 - ``answer``: one logit from the [CLS] vector: does this sentence answer the question?
 - ``span``: start and end logits per token: where in the sentence the answer is (the highlight).
+- ``answerable`` (optional, ``answerability_weight`` > 0): one more logit from [CLS], trained only
+  on a question's answering sentence (yes) and an unanswerable question's best candidates (no):
+  whether the question is answered here at all, the decision the answer logit mixes with
+  choosing among sentences.
 
 Loss on the answer logit: binary cross-entropy per candidate ("pointwise"), or with ``groups``
 (each row's question) a softmax over each question's candidates and a null choice whose logit is
 0 ("listwise"): the likelihood of its answering candidates, or of the null choice when none
 answers. Plus cross-entropy of the gold start and end token on positive candidates (``-100``
-elsewhere, ignored), weighted by ``span_weight``.
+elsewhere, ignored), weighted by ``span_weight``; and binary cross-entropy of the answerability
+logit where a row has an answerability label (``IGNORE`` elsewhere), weighted by
+``answerability_weight``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ IGNORE = -100
 
 
 class AnswerReader(nn.Module):
-    def __init__(self, base: Path, layers: int | None = None, span_weight: float = 0.5) -> None:
+    def __init__(
+        self, base: Path, layers: int | None = None, span_weight: float = 0.5,
+        answerability_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         self.bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
         if layers is not None and layers < len(self.bert.encoder.layer):
@@ -34,6 +43,8 @@ class AnswerReader(nn.Module):
         self.answer = nn.Linear(hidden, 1)
         self.span = nn.Linear(hidden, 2)
         self.span_weight = span_weight
+        self.answerability_weight = answerability_weight
+        self.answerable = nn.Linear(hidden, 1) if answerability_weight > 0 else None
 
     def forward(
         self,
@@ -44,6 +55,7 @@ class AnswerReader(nn.Module):
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
+        answerable_labels: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         hidden = self.bert(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -59,6 +71,8 @@ class AnswerReader(nn.Module):
             "start_logits": start_logits,
             "end_logits": end_logits,
         }
+        if self.answerable is not None:
+            out["answerable_logit"] = self.answerable(hidden[:, 0]).squeeze(-1)
         if labels is not None:
             if groups is None:
                 loss = nn.functional.binary_cross_entropy_with_logits(answer_logit,
@@ -74,6 +88,14 @@ class AnswerReader(nn.Module):
                         + ce(end_logits, end_positions, ignore_index=IGNORE)
                     ) / 2
                     loss = loss + self.span_weight * span_loss
+            if answerable_labels is not None and "answerable_logit" in out:
+                labelled = answerable_labels != IGNORE
+                if labelled.any():
+                    loss = loss + self.answerability_weight * (
+                        nn.functional.binary_cross_entropy_with_logits(
+                            out["answerable_logit"][labelled],
+                            answerable_labels[labelled].float())
+                    )
             out["loss"] = loss
         return out
 
@@ -101,6 +123,12 @@ class ExportedReader(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, ...]:
         out = self.reader(input_ids, attention_mask, token_type_ids)
-        return out["answer_logit"], out["start_logits"], out["end_logits"]
+        return tuple(out[name] for name in output_names(self.reader))
+
+
+def output_names(reader: AnswerReader) -> list[str]:
+    """The exported graph's outputs, in order (the answerability logit only with its head)."""
+    names = ["answer_logit", "start_logits", "end_logits"]
+    return names + (["answerable_logit"] if reader.answerable is not None else [])

@@ -27,6 +27,7 @@ from retriever import (
     MODEL_DIR,
     AnswerModel,
     Calibration,
+    Margins,
     file_sha256,
     fitted_with,
 )
@@ -81,13 +82,15 @@ class Choice:
     threshold: float  # on the combined score
     calibration: Calibration
     notes: dict[str, Any]
+    margins: Margins | None = None  # with an answerability head: both thresholds
 
 
 def dev_figures(
-    readings: dict[str, list[tune.Reading]], n: int, threshold: float, prerank_weight: float
+    readings: dict[str, list[tune.Reading]], n: int, threshold: float, prerank_weight: float,
+    margins: Margins | None = None,
 ) -> dict[str, dict[str, float | int]]:
     return {
-        name: tune.summarize(tune.outcomes(r, n, prerank_weight), threshold)
+        name: tune.summarize(tune.outcomes(r, n, prerank_weight, margins), threshold)
         for name, r in readings.items()
     }
 
@@ -112,11 +115,22 @@ def choose(readings: dict[str, list[tune.Reading]]) -> Choice:
     threshold = tune.choose_threshold(
         {k: by_set[k] for k in FALSE_ABSTENTION_BARS}, FALSE_ABSTENTION_BARS
     )
+    margins = _margins(readings, by_set, n, weight)
+    notes: dict[str, Any] = {}
+    if margins is not None:
+        # The answerability head joins the decision: thresholds on both scores chosen together
+        # by the same rule, then everything is calibrated from the decision score (boundary 0).
+        notes["combined_alone"] = {
+            name: tune.summarize(rows, threshold) for name, rows in by_set.items()
+        }
+        by_set = {name: tune.outcomes(r, n, weight, margins) for name, r in readings.items()}
+        threshold = 0.0
     pooled = [o for rows in by_set.values() for o in rows]
     a, b = tune.fit_platt(
         np.array([o.logit for o in pooled]), np.array([o.correct_if_answered for o in pooled])
     )
-    notes = {
+    notes |= {
+        "margins": None if margins is None else margins.to_json(),
         "selection_by_prerank_weight": by_weight,
         "selection_by_n": selection,
         "max_read_candidates": MAX_READ_CANDIDATES,
@@ -124,7 +138,24 @@ def choose(readings: dict[str, list[tune.Reading]]) -> Choice:
             name: tune.summarize(rows, threshold) for name, rows in by_set.items()
         },
     }
-    return Choice(n, weight, threshold, Calibration(a, b), notes)
+    return Choice(n, weight, threshold, Calibration(a, b), notes, margins)
+
+
+def _margins(
+    readings: dict[str, list[tune.Reading]], by_set: dict[str, list[tune.Outcome]], n: int,
+    weight: float,
+) -> Margins | None:
+    """The two thresholds of a model with an answerability head (None without one, or when no
+    pair keeps the bars)."""
+    heads = {name: tune.best_answerable(r, n, weight) for name, r in readings.items()}
+    if not any(np.isfinite(v).any() for v in heads.values()):
+        return None
+    barred = list(FALSE_ABSTENTION_BARS)
+    margins = tune.choose_either({k: by_set[k] for k in barred}, {k: heads[k] for k in barred},
+                                 FALSE_ABSTENTION_BARS)
+    # -inf: that score refuses nothing; both -inf: the head adds nothing, the plain rule stands
+    refuses = np.isfinite(margins.reader) or np.isfinite(margins.answerable)
+    return margins if refuses else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,13 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answerless-copies", type=int,
                         default=train.TrainConfig.answerless_copies,
                         help="listwise: each answerable question again without its answers")
+    parser.add_argument("--answerability-weight", type=float,
+                        default=train.TrainConfig.answerability_weight,
+                        help="> 0: train an answerability head beside the answer logit")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
     config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
-                               answerless_copies=args.answerless_copies)
+                               answerless_copies=args.answerless_copies,
+                               answerability_weight=args.answerability_weight)
     if args.skip_train:
         summary = json.loads((args.run / "train.json").read_text())
         config = train.TrainConfig(**summary["config"])
@@ -158,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_train and (onnx_dir / "answer-int8.onnx").is_file():
         files = {kind: onnx_dir / f"answer-{kind}.onnx" for kind in ("fp32", "int8")}
     else:
-        files = export.export(args.run, onnx_dir, config.layers)
+        files = export.export(args.run, onnx_dir, config.layers, config.answerability_weight > 0)
     items = dev_items(args.data)
     pool = max(SHORTLISTS)
     readings: dict[str, dict[str, list[tune.Reading]]] = {}
@@ -172,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         readings[kind] = saved
     chosen = {kind: choose(r) for kind, r in readings.items()}
     ref = chosen["fp32"]
-    fp32_dev = dev_figures(readings["fp32"], ref.candidates, ref.threshold, ref.prerank_weight)
-    int8_dev = dev_figures(readings["int8"], ref.candidates, ref.threshold, ref.prerank_weight)
+    fp32_dev = dev_figures(readings["fp32"], ref.candidates, ref.threshold, ref.prerank_weight,
+                           ref.margins)
+    int8_dev = dev_figures(readings["int8"], ref.candidates, ref.threshold, ref.prerank_weight,
+                           ref.margins)
     gaps = {
         f"{name}/{m}": abs(fp32_dev[name][m] - int8_dev[name][m])
         for name in fp32_dev
@@ -184,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     pooled = {
         kind: tune.summarize(
             [o for name, r in readings[kind].items()
-             for o in tune.outcomes(r, ref.candidates, ref.prerank_weight)],
+             for o in tune.outcomes(r, ref.candidates, ref.prerank_weight, ref.margins)],
             ref.threshold,
         )
         for kind in ("fp32", "int8")
@@ -200,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     choice = chosen[kind]
     shipped = files[kind]
     final_dev = dev_figures(
-        readings[kind], choice.candidates, choice.threshold, choice.prerank_weight
+        readings[kind], choice.candidates, choice.threshold, choice.prerank_weight, choice.margins
     )
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -223,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         "abstain_below": (
             round(choice.calibration(choice.threshold), 4) if np.isfinite(choice.threshold) else 0.0
         ),
+        **({"margins": choice.margins.to_json()} if choice.margins else {}),
         "fitted_with": fitted_with(manifest, ScoringModel.load().version),
         "precision": kind,
         "size_bytes": shipped.stat().st_size,

@@ -47,6 +47,9 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     span_weight: float = 0.5
+    # > 0: an answerability head beside the answer logit (model.py), trained on each answering
+    # candidate (yes) and each unanswerable question's candidates (no), its loss at this weight
+    answerability_weight: float = 0.0
     seed: int = 13
     threads: int = 2
 
@@ -58,6 +61,9 @@ class Pair:
     context: str
     label: int
     span: tuple[int, int] | None
+    # the answerability head's label: 1 an answering sentence, 0 a candidate for a question the
+    # collection does not answer, None neither (another sentence of an answerable question)
+    answerable: int | None = None
 
 
 def training_pairs(items: list[QuestionExamples], config: TrainConfig) -> list[Pair]:
@@ -76,7 +82,9 @@ def training_groups(items: list[QuestionExamples], config: TrainConfig) -> list[
         negatives = [c for c in head if c.label == 0]
         keep = config.negatives if item.answerable else config.unanswerable_negatives
         for c in positives + negatives[:keep]:
-            pairs.append(Pair(item.question, c.sentence, c.context, int(c.label or 0), c.span))
+            label = int(c.label or 0)
+            answerable = label if (label == 1 or not item.answerable) else None
+            pairs.append(Pair(item.question, c.sentence, c.context, label, c.span, answerable))
         if positives and config.loss == "listwise":
             # the next best candidates stand in for the answer that is taken away
             answerless = [Pair(item.question, c.sentence, c.context, 0, None)
@@ -120,6 +128,7 @@ def encode_pair(tokenizer: Any, pair: Pair, max_length: int) -> dict[str, Any]:
         "labels": pair.label,
         "start_positions": start,
         "end_positions": end,
+        "answerable_labels": IGNORE if pair.answerable is None else pair.answerable,
     }
 
 
@@ -134,8 +143,9 @@ def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("input_ids", "attention_mask", "token_type_ids"):
         out[key] = torch.tensor([r[key] + [0] * (width - len(r[key])) for r in rows])
-    for key in ("labels", "start_positions", "end_positions"):
-        out[key] = torch.tensor([r[key] for r in rows])
+    for key in ("labels", "start_positions", "end_positions", "answerable_labels"):
+        if key in rows[0]:
+            out[key] = torch.tensor([r[key] for r in rows])
     return out
 
 
@@ -198,7 +208,8 @@ def fit(
 
     from .model import AnswerReader
 
-    model = AnswerReader(base_model_dir(), config.layers, config.span_weight)
+    model = AnswerReader(base_model_dir(), config.layers, config.span_weight,
+                         config.answerability_weight)
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
         per_device_train_batch_size=per_step,

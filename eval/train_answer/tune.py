@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from eval.normalize import contains_answer, normalize_answer
 from eval.train_answer.data import QuestionExamples
-from retriever import Candidate, Scored
+from retriever import Candidate, Margins, Scored
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def save_readings(path: Path, model_sha256: str, readings: dict[str, list[Readin
     data = {
         "model_sha256": model_sha256,
         "sets": {
-            name: [[[s.logit, list(s.span) if s.span else None] for s in r.scored] for r in rows]
+            name: [[[s.logit, list(s.span) if s.span else None, s.answerable] for s in r.scored]
+                   for r in rows]
             for name, rows in readings.items()
         },
     }
@@ -78,7 +79,10 @@ def load_readings(
         if len(rows) != len(items[name]):
             return None
         out[name] = [
-            Reading(item, tuple(Scored(float(lg), tuple(sp) if sp else None) for lg, sp in row))
+            Reading(item, tuple(
+                Scored(float(cell[0]), tuple(cell[1]) if cell[1] else None,
+                       None if len(cell) < 3 or cell[2] is None else float(cell[2]))
+                for cell in row))
             for item, row in zip(items[name], rows, strict=True)
         ]
     return out
@@ -106,7 +110,12 @@ class Outcome:
     span_em: bool
 
 
-def outcomes(readings: Sequence[Reading], n: int, prerank_weight: float = 0.0) -> list[Outcome]:
+def outcomes(
+    readings: Sequence[Reading], n: int, prerank_weight: float = 0.0,
+    margins: Margins | None = None,
+) -> list[Outcome]:
+    """Each question's best candidate; its ``logit`` the combined score, or with ``margins``
+    the decision score serving calibrates (``Margins.decision``, answered at 0 and above)."""
     out = []
     for reading in readings:
         item, i = reading.item, reading.best(n, prerank_weight)
@@ -123,12 +132,33 @@ def outcomes(readings: Sequence[Reading], n: int, prerank_weight: float = 0.0) -
         out.append(
             Outcome(
                 item.answerable,
-                reading.combined(i, prerank_weight),
+                _decision(reading, i, prerank_weight, margins),
                 item.answerable and contains_answer(sentence, item.answers),
                 f1,
                 em,
             )
         )
+    return out
+
+
+def _decision(reading: Reading, i: int, prerank_weight: float, margins: Margins | None) -> float:
+    combined = reading.combined(i, prerank_weight)
+    answerable = reading.scored[i].answerable
+    if margins is None:
+        return combined
+    if answerable is None:
+        raise ValueError("margins given for readings without an answerability logit")
+    return margins.decision(combined, answerable)
+
+
+def best_answerable(readings: Sequence[Reading], n: int, prerank_weight: float) -> list[float]:
+    """The answerability logit of each question's best candidate (NaN without a candidate or
+    without a head)."""
+    out = []
+    for reading in readings:
+        i = reading.best(n, prerank_weight)
+        value = None if i is None else reading.scored[i].answerable
+        out.append(float("nan") if value is None else value)
     return out
 
 
@@ -158,6 +188,61 @@ def _share(values: object) -> float:
 def _share_f(values: object) -> float:
     items = list(values)  # type: ignore[call-overload]
     return float(sum(items) / len(items)) if items else float("nan")
+
+
+def either_outcomes(
+    outcomes: list[Outcome], logits: list[float], rule: Margins
+) -> list[Outcome]:
+    """The outcomes re-scored so that ``summarize(rows, 0.0)`` applies ``rule``: a
+    question is answered (score 0) only when both scores clear their thresholds."""
+    return [
+        replace(o, logit=0.0 if (o.logit >= rule.reader and v >= rule.answerable) else -math.inf)
+        for o, v in zip(outcomes, logits, strict=True)
+    ]
+
+
+def choose_either(
+    outcomes: dict[str, list[Outcome]],
+    logits: dict[str, list[float]],
+    max_false_abstention: dict[str, float],
+    steps: int = 101,
+) -> Margins:
+    """The threshold pair with the most questions right on average over the dev sets, among
+    those keeping every barred set's false abstention within its bar (``choose_threshold``'s
+    rule over two thresholds; answering everything when no pair keeps the bars)."""
+    grids = []
+    for values in (
+        [o.logit for rows in outcomes.values() for o in rows],
+        [v for rows in logits.values() for v in rows],
+    ):
+        finite = np.array([x for x in values if np.isfinite(x)])
+        grid = [-math.inf]
+        if finite.size:
+            grid += np.quantile(finite, np.linspace(0, 1, steps)).tolist()
+        grids.append(np.array(grid))
+    reader_grid, verifier_grid = grids
+    best, best_score = Margins(-math.inf, -math.inf), -1.0
+    scores = np.zeros((reader_grid.size, verifier_grid.size))
+    keeps = np.ones_like(scores, dtype=bool)
+    for name, rows in outcomes.items():
+        r = np.array([o.logit for o in rows])
+        v = np.nan_to_num(np.array(logits[name], dtype=float), nan=-math.inf)
+        answerable = np.array([o.answerable for o in rows])
+        right = np.array([o.correct_if_answered for o in rows])
+        # answered[i, j, q]: question q answered at reader_grid[i], verifier_grid[j]
+        answered = (r[None, None, :] >= reader_grid[:, None, None]) & (
+            v[None, None, :] >= verifier_grid[None, :, None]
+        )
+        correct = np.where(answerable, answered & right, ~answered).sum(axis=2)
+        scores += correct / len(rows)
+        if name in max_false_abstention and answerable.any():
+            false_abstention = (~answered & answerable).sum(axis=2) / answerable.sum()
+            keeps &= false_abstention <= max_false_abstention[name]
+    for i, j in zip(*np.nonzero(keeps), strict=True):
+        if scores[i, j] > best_score:
+            best, best_score = Margins(float(reader_grid[i]), float(verifier_grid[j])), \
+                float(scores[i, j])
+    return best
 
 
 def fit_platt(logits: np.ndarray, correct: np.ndarray) -> tuple[float, float]:

@@ -228,6 +228,14 @@ def study(run: Path, data_dir: Path, model_dir: Path = MODEL_DIR) -> dict[str, A
         notes[f"dev_{kind}"] = {name: tune.summarize(rows, threshold)
                                 for name, rows in scored.items()}
         notes[f"answerability_{kind}"] = asdict(fitted)
+        barred = {k: outcomes[k] for k in FALSE_ABSTENTION_BARS}
+        rule = tune.choose_either(barred, {k: logits[k] for k in barred}, FALSE_ABSTENTION_BARS)
+        notes[f"dev_either_{kind}"] = {
+            name: tune.summarize(tune.either_outcomes(rows, logits[name], rule), 0.0)
+            for name, rows in outcomes.items()
+        }
+        notes[f"either_{kind}"] = asdict(rule)
+        notes[f"logits_{kind}"] = logits
     (run / "verifier-dev.json").write_text(json.dumps(notes, indent=2) + "\n")
     return notes
 
