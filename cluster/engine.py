@@ -259,14 +259,9 @@ class ShardedEngine(ReaderChoices):
         head, rest = order[: self.answer_candidates], order[self.answer_candidates :]
         readings = self.reader.score(question, [Candidate(pool.texts[i], pool.contexts[i])
                                                 for i in head])
-        info = self.reader.info
-        combined = [info.combine(readings[j].logit, float(scores[head[j]]))
-                    for j in range(len(head))]
-        ranked = sorted(range(len(head)), key=lambda i: -combined[i])
-        probabilities = [info.calibration(info.decision(combined[i], readings[i]))
-                         for i in ranked]
-        confidence = probabilities[0] if ranked else 0.0
-        answered = bool(ranked) and confidence >= self.abstain_below
+        verdict = self.judge(readings, [float(scores[i]) for i in head])
+        ranked, probabilities = verdict.ranked, verdict.probabilities
+        confidence, answered = verdict.confidence, verdict.answered
         t_answer = time.perf_counter()
         best = head[ranked[0]] if answered else None
         used_chunks = {int(pool.owner_chunk[best])} if best is not None else set()
@@ -308,7 +303,7 @@ class ShardedEngine(ReaderChoices):
             citations=citations[:k],
             conflicts=conflicts,
             index_version=self.version,
-            answer_model=info.name,
+            answer_model=self.reader.info.name,
             timings_ms={name: round(ms, 2) for name, ms in timings.items()},
             debug=None,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,7 +23,7 @@ from index.manifest import check_compatible
 from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
 
-from .answer_model import AnswerModelError, Candidate, Reader, check_reader
+from .answer_model import AnswerModelError, Candidate, Reader, Scored, check_reader
 from .compose import answer_span, citation_for, find_conflicts, highlight_in, sentence_span
 from .corpus import Corpus
 from .features import sentence_features
@@ -124,6 +125,29 @@ class ReaderChoices:
     def abstain_below(self) -> float:
         chosen = self.params.abstain_below
         return self.reader.info.abstain_below if chosen is None else chosen
+
+    def judge(self, readings: Sequence[Scored], prerank_scores: Sequence[float]) -> Judgement:
+        """Rank what the answer model read (its logit plus the pre-ranker's share; ties keep the
+        pre-ranker's order), calibrate each, and decide whether the best one answers."""
+        info = self.reader.info
+        combined = [info.combine(r.logit, s) for r, s in zip(readings, prerank_scores,
+                                                              strict=True)]
+        ranked = sorted(range(len(combined)), key=lambda i: -combined[i])  # stable sort
+        probabilities = [info.calibration(info.decision(combined[i], readings[i]))
+                         for i in ranked]
+        confidence = probabilities[0] if ranked else 0.0
+        return Judgement(ranked, probabilities, confidence,
+                         bool(ranked) and confidence >= self.abstain_below)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The answer model's verdict on one question's read candidates."""
+
+    ranked: list[int]  # indices into the read candidates, best first
+    probabilities: list[float]  # the calibrated confidence of each, in ranked order
+    confidence: float  # the best one's (0 without candidates)
+    answered: bool  # the best one is at least the abstention threshold
 
 
 class Engine(ReaderChoices):
@@ -252,19 +276,11 @@ class Engine(ReaderChoices):
             cands.question,
             [Candidate(corpus.sentence_text(row), corpus.context_of(row)) for row in head],
         )
-        info = self.reader.info
         # head[j] is candidate order[j]: its reading and its pre-ranker score combine.
-        combined = [
-            info.combine(readings[j].logit, float(listed.scores[order[j]]))
-            for j in range(len(head))
-        ]
-        # Best first by the combined score; ties keep the pre-ranker's order (stable sort).
-        ranked = sorted(range(len(head)), key=lambda i: -combined[i])
-        probabilities = [info.calibration(info.decision(combined[i], readings[i]))
-                         for i in ranked]
+        verdict = self.judge(readings, [float(listed.scores[j]) for j in order[: len(head)]])
+        ranked, probabilities = verdict.ranked, verdict.probabilities
+        confidence, answered = verdict.confidence, verdict.answered
         ranked_rows = [head[i] for i in ranked]
-        confidence = probabilities[0] if ranked else 0.0
-        answered = bool(ranked) and confidence >= self.abstain_below
         t_answer = time.perf_counter()
         answer_text, highlight, conflicts = None, None, []
         citations: list[Citation] = []
