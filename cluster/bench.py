@@ -115,6 +115,8 @@ def serving_latency(ray: Any, one_index: Path, sharded: Path, questions: list[st
     """p50/p90 of /v1/ask over HTTP: one process (``citeqa serve``) and the cluster app, both
     up at once and asked alternately, question by question (the machine's load then weighs on
     both alike); the cluster with shard speculation off, then on. Returns the cluster's URL."""
+    from ray import serve
+
     from service.settings import Settings
 
     from .ray_serve import deploy
@@ -128,11 +130,12 @@ def serving_latency(ray: Any, one_index: Path, sharded: Path, questions: list[st
         one = f"http://127.0.0.1:{port}"
         wait_ready(one)
         _latencies(one, questions[:5])  # warm-up
-        cluster_port = free_port()  # Serve's proxy stays where it started; the app is replaced
+        cluster_port = free_port()
         for speculation in (False, True):
             settings = Settings(index_dir=sharded, shard_timeout_s=5.0,
                                 rate_limit_per_minute=1e6, rate_limit_burst=1_000_000,
                                 shard_speculation=speculation)
+            serve.shutdown()  # Serve reads where to listen when it starts, so start it afresh
             deploy(ray, settings, "127.0.0.1", cluster_port)
             cluster = f"http://127.0.0.1:{cluster_port}"
             wait_ready(cluster)

@@ -4,8 +4,9 @@
 Per question: embed once; every shard returns its best units of each retriever, merged here by
 score with ties by collection row (``RowSpace``), exactly as one index ranks them, and fused;
 the shards holding the best chunks and sentences return those candidates with their per-row
-features; the features that compare candidates, the pre-ranker and the answer model (one
-batched call) run here; the shards that hold the chosen sentences quote and cite them. Scores
+features and their citations; the features that compare candidates, the pre-ranker and the
+answer model (one batched call) run here, and the answer is made here from what the shards
+sent (two rounds to the shards a question; one when they speculate). Scores
 use the collection's statistics (``stats``), so the answer JSON is the one-process engine's
 but for timings and the version name. A shard that fails makes the question fail
 (``ShardUnavailable``): an answer from part of the collection is never passed off as whole.
@@ -38,8 +39,10 @@ from .calls import ShardCalls
 from .protocol import (
     AnswerPart,
     CandidateRequest,
+    Citing,
     DocumentTitle,
     Passage,
+    Quote,
     Ranked,
     ShardCandidates,
     ShardHits,
@@ -83,6 +86,16 @@ class _Pool:
     doc_ids: list[str]
     texts: list[str]
     contexts: list[str]
+    quotes: list[Quote]
+    citing: Citing
+
+    def answer(self, i: int, reader_span: tuple[int, int] | None,
+               confidence: float) -> AnswerPart:
+        return self.citing.answer(self.quotes[i], reader_span, confidence)
+
+    def cite(self, cited: Sequence[tuple[int, float]]) -> list[Citation]:
+        """A one-sentence citation of each ``(entry, score)``, in order."""
+        return [self.citing.cite(self.quotes[i].sentence, score) for i, score in cited]
 
 
 class ShardedEngine(ReaderChoices):
@@ -232,6 +245,8 @@ class ShardedEngine(ReaderChoices):
             doc_ids=gather([d for _, c in parts for d in c.doc_ids]),
             texts=gather([t for _, c in parts for t in c.texts]),
             contexts=gather([t for _, c in parts for t in c.contexts]),
+            quotes=gather([q for _, c in parts for q in c.quotes]),
+            citing=Citing.merged([c.citing for _, c in parts]),
         )
 
     # ---- answering -----------------------------------------------------------------------
@@ -276,18 +291,17 @@ class ShardedEngine(ReaderChoices):
                 continue
             used_chunks.add(chunk)
             related.append((i, probability))
-        # One round to the shards for the answer and the related citations; conflicts, which
-        # depend on the answer's highlight, take another only when there are any.
-        wanted = None if best is None else (best, readings[ranked[0]].span, confidence)
-        answer, related_citations = self._compose(pool, wanted, related)
+        # The shards sent every candidate's citations with it: no round to them from here.
+        answer = pool.answer(best, readings[ranked[0]].span, confidence) \
+            if best is not None else None
+        related_citations = pool.cite(related)
         conflicts: list[Citation] = []
         if answer is not None:
             others = [OtherReading(int(head[i]), p, readings[i].span,
                                    _const(pool.doc_ids[head[i]]), _const(pool.texts[head[i]]))
                       for i, p in zip(ranked[1:], probabilities[1:], strict=True)]
-            picked = conflicting_rows(answer.text, answer.doc_id, answer.highlight, others,
-                                      self.abstain_below)
-            conflicts = self._compose(pool, None, picked)[1] if picked else []
+            conflicts = pool.cite(conflicting_rows(answer.text, answer.doc_id, answer.highlight,
+                                                   others, self.abstain_below))
         citations = ([answer.citation] if answer is not None else []) + related_citations
         timings = {
             "embed": found.embed_ms, "retrieve": found.retrieve_ms, "score": features_ms,
@@ -327,22 +341,6 @@ class ShardedEngine(ReaderChoices):
                 passage=passage.text, passage_start=passage.start, passage_end=passage.end,
                 score=round(hit.fused_score, 6), trace=_trace(passage.chunk_id, hit)))
         return hits
-
-    def _compose(self, pool: _Pool, answer: tuple[int, tuple[int, int] | None, float] | None,
-                 cited: Sequence[tuple[int, float]]) -> tuple[AnswerPart | None, list[Citation]]:
-        """The answer made from pool entry ``answer[0]`` (with the reader's span and the
-        confidence), and a one-sentence citation of each ``cited`` pool entry, in order."""
-        requests: dict[int, tuple[Any, list[tuple[int, float]]]] = {}
-        if answer is not None:
-            row, span, confidence = answer
-            requests[int(pool.shard[row])] = ((int(pool.local[row]), span, confidence), [])
-        for i, score in cited:
-            shard = int(pool.shard[i])
-            requests.setdefault(shard, (None, []))[1].append((int(pool.local[i]), score))
-        found = self.shards.call("compose", {s: r for s, r in requests.items()})
-        part = next((a for a, _ in found.values() if a is not None), None)
-        taken = {s: iter(c) for s, (_, c) in found.items()}
-        return part, [next(taken[int(pool.shard[i])]) for i, _ in cited]
 
 
 def _const(value: str) -> Any:

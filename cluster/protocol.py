@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from retriever.compose import Placement, cite, highlight_at
 from retriever.fusion import FusionParams
 from retriever.schema import Citation, Highlight
 
@@ -70,12 +71,58 @@ class CandidateRequest:
     sentence_rows: tuple[int, ...]  # the shard's candidate sentences (answerable or not)
 
 
+PassageKey = tuple[str, int, int]  # doc_id, passage_start, passage_end
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A candidate placed in its document by the shard that holds it, so that the coordinator
+    can make the answer and its citations without another round: the sentence's own placement
+    and the answer's (the same unless the sentence is a lead-in that takes its list), and where
+    the sentence starts in the answer's quote. Titles, links and passages' text come once per
+    reply (``Citing``)."""
+
+    sentence: Placement
+    answer: Placement
+    shift: int
+
+
+@dataclass(frozen=True)
+class Citing:
+    """What the quotes of one reply (or of several, merged) need to become citations."""
+
+    links: dict[str, tuple[str, str | None]]  # doc_id -> title, url
+    passages: dict[PassageKey, str]
+
+    @staticmethod
+    def merged(parts: list[Citing]) -> Citing:
+        return Citing({k: v for p in parts for k, v in p.links.items()},
+                      {k: v for p in parts for k, v in p.passages.items()})
+
+    def cite(self, placement: Placement, score: float) -> Citation:
+        """The citation ``retriever.compose.citation_for`` makes of the same quote."""
+        title, url = self.links[placement.doc_id]
+        return cite(placement, title, url, self.passages[passage_key(placement)], score)
+
+    def answer(self, quote: Quote, reader_span: tuple[int, int] | None,
+               confidence: float) -> AnswerPart:
+        """The answer made of ``quote``'s candidate, as the one-process engine makes it."""
+        placement = quote.answer
+        return AnswerPart(placement.quote, placement.doc_id,
+                          highlight_at(quote.shift, len(placement.quote), reader_span),
+                          self.cite(placement, confidence))
+
+
+def passage_key(placement: Placement) -> PassageKey:
+    return placement.doc_id, placement.passage_start, placement.passage_end
+
+
 @dataclass(frozen=True)
 class ShardCandidates:
     """The shard's answerable candidate sentences (rows ascending) with what the answer stage
     needs of each: its per-row features (``retriever.features.row_features``), its tokens
-    (for the features that compare candidates), owning chunk, document, text and the context
-    the answer model reads beside it."""
+    (for the features that compare candidates), owning chunk, document, text, the context
+    the answer model reads beside it, and its citations (``Quote``)."""
 
     rows: np.ndarray
     features: np.ndarray
@@ -84,6 +131,8 @@ class ShardCandidates:
     doc_ids: tuple[str, ...]
     texts: tuple[str, ...]
     contexts: tuple[str, ...]
+    quotes: tuple[Quote, ...]
+    citing: Citing
 
     def subset(self, rows: set[int]) -> ShardCandidates:
         """The candidates among ``rows``, in the same order."""
@@ -92,7 +141,8 @@ class ShardCandidates:
             rows=self.rows[keep], features=self.features[keep],
             tokens=tuple(self.tokens[i] for i in keep), owner_chunk=self.owner_chunk[keep],
             doc_ids=tuple(self.doc_ids[i] for i in keep), texts=tuple(self.texts[i] for i in keep),
-            contexts=tuple(self.contexts[i] for i in keep))
+            contexts=tuple(self.contexts[i] for i in keep),
+            quotes=tuple(self.quotes[i] for i in keep), citing=self.citing)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ APP_NAME = "citeqa"
 INGRESS_NAME = "citeqa-api"
 # What the coordinator may call on a shard replica (``ShardSearcher``'s question path).
 SHARD_METHODS = frozenset(
-    {"summary", "retrieve", "candidates", "compose", "passages", "document"})
+    {"summary", "retrieve", "candidates", "passages", "document"})
 EncoderMaker = Callable[[Settings], Encoder]
 ReaderMaker = Callable[[Settings], Reader]
 
@@ -43,7 +43,9 @@ class ShardReplica:
     def __init__(self, index_dir: str, entry: ShardEntry) -> None:
         self._searcher = ShardSearcher.open(Path(index_dir), entry)
 
-    def call(self, method: str, args: tuple[Any, ...]) -> Any:
+    async def call(self, method: str, args: tuple[Any, ...]) -> Any:
+        # Run on the replica's event loop rather than in a thread of its pool: a shard's work
+        # per question is short, and the hand-off to a thread cost more than it.
         if method not in SHARD_METHODS:
             raise ValueError(f"no shard method {method!r}")
         return getattr(self._searcher, method)(*args)
@@ -53,7 +55,10 @@ class RayShards:
     """``ShardCalls`` over Serve deployment handles: every shard asked at once, then awaited."""
 
     def __init__(self, handles: Sequence[Any], names: Sequence[str], timeout_s: float) -> None:
-        self._handles, self._names, self._timeout_s = list(handles), list(names), timeout_s
+        # Calls and replies go over the replicas' gRPC servers rather than through Ray's object
+        # store (``_by_reference=False``): the replies are small, and this is the quicker path.
+        self._handles = [h.options(_by_reference=False) for h in handles]
+        self._names, self._timeout_s = list(names), timeout_s
 
     def __len__(self) -> int:
         return len(self._handles)
@@ -131,9 +136,27 @@ class Ingress:
         return create_app(self._settings, engine_loader=self._loader)
 
 
+def direct_ingress_env(port: int, replicas: int) -> dict[str, str]:
+    """What Serve's controller and the API's replicas read to serve HTTP from the replicas
+    themselves (Ray Serve 2.60 reads these environment variables; there are no options)."""
+    return {
+        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+        # The API's replicas take port, port + 1, ... on each node.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + replicas),
+        # Serve holds a released port back, and drains a stopping replica, for a load balancer
+        # in front of many ports to notice; here each replica's port is its own, so a restarted
+        # replica takes it back at once, and stopping does not wait.
+        "RAY_SERVE_PORT_QUARANTINE_S": "0",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+    }
+
+
 def application(ray: Any, settings: Settings, *, make_encoder: EncoderMaker | None = None,
-                make_reader: ReaderMaker | None = None) -> Any:
-    """The Serve application of ``settings.index_dir``'s live shard set."""
+                make_reader: ReaderMaker | None = None,
+                ingress_env: Mapping[str, str] | None = None) -> Any:
+    """The Serve application of ``settings.index_dir``'s live shard set (``ingress_env``: extra
+    environment of the API's replicas)."""
     from ray import serve
 
     shard_set = read_shard_set(settings.index_dir)
@@ -143,22 +166,33 @@ def application(ray: Any, settings: Settings, *, make_encoder: EncoderMaker | No
         raise IndexNotFound(f"no sharded index at {settings.index_dir}: run "
                             "`citeqa ingest --cluster`")
     live = [e for e in shard_set.shards if e.version is not None]
-    options = {"num_cpus": settings.replica_cpus}
+    options: dict[str, Any] = {"num_cpus": settings.replica_cpus}
     shards = [serve.deployment(
         name=entry.name, num_replicas=settings.shard_replicas, ray_actor_options=options,
     )(ShardReplica).bind(str(settings.index_dir.resolve()), entry) for entry in live]
+    ingress_options = {**options, "runtime_env": {"env_vars": dict(ingress_env)}} \
+        if ingress_env else options
     ingress = serve.deployment(
-        name=INGRESS_NAME, num_replicas=settings.ingress_replicas, ray_actor_options=options,
+        name=INGRESS_NAME, num_replicas=settings.ingress_replicas,
+        ray_actor_options=ingress_options,
     )(serve.ingress()(Ingress))
     return ingress.bind(settings, shard_set.name.removesuffix(".json"),
                         [e.name for e in live], make_encoder, make_reader, *shards)
 
 
 def deploy(ray: Any, settings: Settings, host: str, port: int, **makers: Any) -> None:
-    """Start Serve's HTTP proxy on ``host:port`` and deploy the application (returns once it
-    is running; the caller keeps the process, and with it a local cluster, alive)."""
+    """Serve the application on ``host:port`` (returns once it is running; the caller keeps the
+    process, and with it a local cluster, alive). With ``settings.direct_ingress`` the API's
+    replica listens there itself and Serve's proxy, which Serve needs all the same, takes a
+    free port of its own. Serve must not be running yet on the cluster: its controller reads
+    these choices when it starts."""
     from ray import serve
 
-    serve.start(http_options={"host": host, "port": port})
-    serve.run(application(ray, settings, **makers), name=APP_NAME, route_prefix="/",
-              blocking=False)
+    from service.ports import free_port
+
+    env = direct_ingress_env(port, settings.ingress_replicas) if settings.direct_ingress \
+        else {}
+    serve.start(http_options={"host": host, "port": free_port(host) if env else port},
+                controller_options={"runtime_env": {"env_vars": env}})
+    serve.run(application(ray, settings, ingress_env=env, **makers), name=APP_NAME,
+              route_prefix="/", blocking=False)

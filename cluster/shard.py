@@ -1,6 +1,7 @@
-"""One shard of a sharded index, searched for the coordinator: retrieval, candidate features and
-citations over its own version, with BM25 and IDF from the collection's statistics. The same
-class serves in-process (``ShardedEngine`` over local shards) and inside a Ray Serve replica."""
+"""One shard of a sharded index, searched for the coordinator: retrieval, and candidates with
+their features and citations, over its own version, with BM25 and IDF from the collection's
+statistics. The same class serves in-process (``ShardedEngine`` over local shards) and inside a
+Ray Serve replica."""
 
 from __future__ import annotations
 
@@ -10,23 +11,25 @@ import numpy as np
 
 from index.records import DocumentRecord
 from index.store import IndexSnapshot, load_snapshot
-from retriever.compose import answer_span, citation_for, highlight_in, sentence_span
+from retriever.compose import answer_span, place, sentence_span
 from retriever.corpus import Corpus
 from retriever.features import row_features
 from retriever.fusion import RankedList, best_per_group, fuse, top_k
 from retriever.language.en import question_type
-from retriever.schema import Citation
 
 from .collection_bm25 import TermPostings, bm25_idf
 from .protocol import (
-    AnswerPart,
     CandidateRequest,
+    Citing,
     Passage,
+    PassageKey,
+    Quote,
     Ranked,
     ShardCandidates,
     ShardHits,
     ShardSummary,
     Speculation,
+    passage_key,
 )
 from .shard_set import ShardEntry, check_shard_version
 from .stats import KINDS, QueryStats, ShardStats
@@ -140,6 +143,7 @@ class ShardSearcher:
         features = row_features(scoped, ordered, question, vector, list(tokens),
                                 question_type(question), sentence_bm25, {})
         sentences = [corpus.snapshot.content.sentences[r] for r in ordered.tolist()]
+        quotes, citing = self._quotes(ordered.tolist())
         return ShardCandidates(
             rows=ordered, features=features,
             tokens=tuple(tuple(corpus.snapshot.content.sentence_tokens[r])
@@ -148,22 +152,29 @@ class ShardSearcher:
             doc_ids=tuple(s.doc_id for s in sentences),
             texts=tuple(s.text for s in sentences),
             contexts=tuple(corpus.context_of(r) for r in ordered.tolist()),
+            quotes=quotes, citing=citing,
         )
 
-    def answer(self, row: int, reader_span: tuple[int, int] | None,
-               confidence: float) -> AnswerPart:
-        span = answer_span(self.corpus, row)
-        highlight = highlight_in(self.corpus, span, row, reader_span)
-        return AnswerPart(span.text, span.doc_id, highlight,
-                          citation_for(self.corpus, span, confidence))
-
-    def compose(self, answer: tuple[int, tuple[int, int] | None, float] | None,
-                rows: list[tuple[int, float]]) -> tuple[AnswerPart | None, list[Citation]]:
-        """The answer (row, reader span, confidence) when this shard holds it, and a
-        one-sentence citation of each of ``rows`` with its score."""
-        part = None if answer is None else self.answer(*answer)
-        return part, [citation_for(self.corpus, sentence_span(self.corpus, row, row), score)
-                      for row, score in rows]
+    def _quotes(self, rows: list[int]) -> tuple[tuple[Quote, ...], Citing]:
+        """Each row's ``Quote``, and its documents' titles and its passages, each once
+        (neighbouring candidates share their chunk's)."""
+        corpus = self.corpus
+        quotes: list[Quote] = []
+        links: dict[str, tuple[str, str | None]] = {}
+        passages: dict[PassageKey, str] = {}
+        for row in rows:
+            span = answer_span(corpus, row)
+            own = span if span.last_row == span.first_row == row else sentence_span(
+                corpus, row, row)
+            sentence = place(corpus, own)
+            answer = sentence if span == own else place(corpus, span)
+            doc = corpus.documents[own.doc_id]
+            links[doc.doc_id] = (doc.title, doc.url)
+            for placement in {sentence, answer}:
+                passages[passage_key(placement)] = doc.text[
+                    placement.passage_start : placement.passage_end]
+            quotes.append(Quote(sentence, answer, own.start - span.start))
+        return tuple(quotes), Citing(links, passages)
 
     def passages(self, rows: list[int]) -> list[Passage]:
         """Chunks as search returns them, with their documents' titles and links."""

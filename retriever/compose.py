@@ -38,7 +38,8 @@ def sentence_span(corpus: Corpus, first: int, last: int) -> AnswerSpan:
     """Sentences first..last (rows, inclusive) of one document as one span, cut to
     MAX_QUOTE_CHARS."""
     sentences = corpus.snapshot.content.sentences
-    a, b = sentences[first], sentences[last]
+    a = sentences[first]
+    b = a if last == first else sentences[last]
     end = min(b.end, a.start + MAX_QUOTE_CHARS)
     text = corpus.documents[a.doc_id].text[a.start : end]
     return AnswerSpan(a.doc_id, first, last, a.start, end, text)
@@ -61,11 +62,18 @@ def highlight_in(
     corpus: Corpus, span: AnswerSpan, row: int, reader_span: tuple[int, int] | None
 ) -> Highlight | None:
     """The reader's answer span (offsets into sentence ``row``) made relative to the quote."""
+    shift = corpus.snapshot.content.sentences[row].start - span.start
+    return highlight_at(shift, len(span.text), reader_span)
+
+
+def highlight_at(shift: int, quote_chars: int,
+                 reader_span: tuple[int, int] | None) -> Highlight | None:
+    """A span of a sentence that starts ``shift`` characters into a quote, as offsets into
+    the quote (None when there is no span or it falls outside the quote)."""
     if reader_span is None:
         return None
-    shift = corpus.snapshot.content.sentences[row].start - span.start
     start, end = reader_span[0] + shift, reader_span[1] + shift
-    if not 0 <= start < end <= len(span.text):
+    if not 0 <= start < end <= quote_chars:
         return None
     return Highlight(start=start, end=end)
 
@@ -95,40 +103,73 @@ def _last_item(corpus: Corpus, row: int, *, nested: bool = False) -> int:
     return last
 
 
-def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
+@dataclass(frozen=True)
+class Placement:
+    """Where a quote sits in its document, everything of its citation but the document's title
+    and link, the passage's text and the score (plain values: a shard sends these for every
+    candidate, and the few that are cited become ``Citation``s with ``cite``)."""
+
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+    passage_start: int
+    passage_end: int
+    line: int
+    section: str | None
+
+
+def place(corpus: Corpus, span: AnswerSpan) -> Placement:
     doc = corpus.documents[span.doc_id]
     chunk_row = int(corpus.owner_chunk[span.first_row])
-    chunk = corpus.snapshot.content.chunks[chunk_row]
+    chunks = corpus.snapshot.arrays.chunks
     # The passage must hold the whole quote, even when a merged answer runs past the chunk.
     p_start, p_end = _passage_range(
-        min(chunk.start, span.start), max(chunk.end, span.end), span
+        min(int(chunks["start"][chunk_row]), span.start),
+        max(int(chunks["end"][chunk_row]), span.end), span
     )
-    return Citation(
-        doc_id=doc.doc_id,
-        title=doc.title,
-        url=doc.url,
-        quote=span.text,
-        start=span.start,
-        end=span.end,
-        passage=doc.text[p_start:p_end],
-        passage_start=p_start,
-        passage_end=p_end,
-        score=round(float(score), 6),
+    return Placement(
+        doc_id=doc.doc_id, quote=span.text, start=span.start, end=span.end,
+        passage_start=p_start, passage_end=p_end,
         line=doc.text.count("\n", 0, span.start) + 1,
         section=section_of(corpus, span.first_row),
     )
 
 
+def cite(placement: Placement, title: str, url: str | None, passage: str,
+         score: float) -> Citation:
+    """The citation of a placed quote (``passage``: its document's text over the passage)."""
+    return Citation(
+        doc_id=placement.doc_id,
+        title=title,
+        url=url,
+        quote=placement.quote,
+        start=placement.start,
+        end=placement.end,
+        passage=passage,
+        passage_start=placement.passage_start,
+        passage_end=placement.passage_end,
+        score=round(float(score), 6),
+        line=placement.line,
+        section=placement.section,
+    )
+
+
+def citation_for(corpus: Corpus, span: AnswerSpan, score: float) -> Citation:
+    placement = place(corpus, span)
+    doc = corpus.documents[span.doc_id]
+    return cite(placement, doc.title, doc.url,
+                doc.text[placement.passage_start : placement.passage_end], score)
+
+
 def section_of(corpus: Corpus, row: int) -> str | None:
     """The nearest heading at or above sentence ``row`` in its document (a bounded look back:
     a heading further up than that says little about where the quote is)."""
-    sentences = corpus.snapshot.content.sentences
-    for back in range(row, max(row - SECTION_LOOKBACK, -1), -1):
-        if not corpus.same_document(row, back):
-            return None
-        if sentences[back].role == "heading":
-            return " ".join(sentences[back].text.split()).lstrip("#").strip() or None
-    return None
+    heading = int(corpus.heading_above[row])
+    if heading < 0 or row - heading >= SECTION_LOOKBACK:
+        return None
+    text = corpus.snapshot.content.sentences[heading].text
+    return " ".join(text.split()).lstrip("#").strip() or None
 
 
 def _passage_range(low: int, high: int, span: AnswerSpan) -> tuple[int, int]:

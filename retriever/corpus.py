@@ -97,6 +97,14 @@ class CollectionIdf(Mapping[str, float]):
         return len(self._df)
 
 
+def nearest_heading_rows(is_heading: np.ndarray, doc: np.ndarray) -> np.ndarray:
+    """For each row, the last heading row at or before it in the same document, else -1."""
+    rows = np.arange(len(is_heading), dtype=np.int64)
+    last = np.maximum.accumulate(np.where(is_heading, rows, -1)) if len(rows) else rows
+    found = np.maximum(last, 0)
+    return np.where((last >= 0) & (doc[found] == doc), last, -1)
+
+
 def idf_or_unseen(idf: Mapping[str, float], sentences: int, token: str) -> float:
     """``idf[token]``, or for a token no sentence holds, the IDF of the rarest possible one (an
     unseen token is as rare as a token can be)."""
@@ -116,6 +124,8 @@ class Corpus:
     sentence_bigrams: Sequence[frozenset[tuple[str, str]]]
     idf: Mapping[str, float]
     answerable: np.ndarray  # sentence row -> may it be an answer (a question or heading never)
+    heading_above: np.ndarray  # sentence row -> nearest heading row at or above it in its
+    # document, -1 where none (found once here: citing walked back row by row per quote)
     collection_sentences: int  # the N of every IDF (a sharded index's total, not the shard's)
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
@@ -142,6 +152,7 @@ class Corpus:
             idf=_Idf(arrays.vocabulary.ids, arrays.vocabulary.tokens, arrays.sentence_token_df,
                      len(tokens)),
             answerable=(sentences["role"] != _HEADING) & ~sentences["question"],
+            heading_above=nearest_heading_rows(sentences["role"] == _HEADING, sentences["doc"]),
             collection_sentences=len(tokens),
         )
 

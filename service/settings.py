@@ -165,6 +165,11 @@ class Settings(BaseSettings):
                                     "fewer per question, for features computed in vain (a loss "
                                     "when replicas share few cores; see README)")
 
+    direct_ingress: bool = Field(True, description="the API replica serves HTTP on the port "
+                                 "asked for itself (Ray Serve's direct ingress: replica i on "
+                                 "port + i), without the hop through Serve's proxy; false: "
+                                 "Serve's proxy serves the port")
+
     def ingest_config(self) -> IngestConfig:
         return IngestConfig(
             faiss_factory=self.faiss_factory,

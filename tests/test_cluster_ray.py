@@ -139,6 +139,22 @@ def test_the_cluster_listens_on_loopback_only(served) -> None:
     assert wrong == []
 
 
+def test_the_api_replica_serves_the_port_itself(served) -> None:
+    """Direct ingress: what listens on the port asked for is the API's replica, not Serve's
+    proxy (one hop fewer per question); the proxy listens elsewhere, on loopback too."""
+    psutil = pytest.importorskip("psutil")
+    port = int(served[3].rsplit(":", 1)[1])
+    owners = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                   for c in process.net_connections(kind="inet")):
+                owners.append(" ".join(process.cmdline()))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    assert len(owners) == 1 and "ServeReplica" in owners[0] and "citeqa-api" in owners[0], owners
+
+
 def _shard_replica(name: str) -> int | None:
     """The pid of the replica process of shard deployment ``name`` (Ray names its process)."""
     import psutil

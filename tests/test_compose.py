@@ -84,3 +84,15 @@ def test_a_conflict_reads_the_unit_beside_a_bare_number_span():
 def test_percent_signs_and_words_are_one_unit():
     assert [(q.value, q.unit) for q in quantities("5% of GVA, or 5 percent")] == [
         (5.0, "percent"), (5.0, "percent")]
+
+
+def test_the_heading_above_a_row_stays_in_its_document():
+    import numpy as np
+
+    from retriever.corpus import nearest_heading_rows
+
+    #            doc 0: H  t  t | doc 1: t  H  t  H | doc 2: t
+    is_heading = np.array([1, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
+    doc = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    assert nearest_heading_rows(is_heading, doc).tolist() == [0, 0, 0, -1, 4, 4, 6, -1]
+    assert nearest_heading_rows(np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)).tolist() == []

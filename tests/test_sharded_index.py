@@ -296,3 +296,42 @@ def test_a_cluster_shard_build_finds_every_vector_the_embedding_actors_made(
             load_snapshot(job.index_dir, lease=False) as shard:
         for name in ("sentence_vectors", "chunk_vectors"):
             assert np.array_equal(getattr(alone.content, name), getattr(shard.content, name))
+
+
+def test_a_shard_cites_every_candidate_as_one_index_does(built) -> None:
+    """What a shard sends with each candidate (``Quote`` and ``Citing``) makes, on the
+    coordinator, the citation and the answer that ``retriever.compose`` makes from the
+    document itself, for every answerable sentence, lead-ins and list items included."""
+    from cluster.shard_set import read_shard_set
+    from retriever.compose import (
+        answer_span,
+        citation_for,
+        highlight_in,
+        sentence_span,
+    )
+
+    _docs, _one, three = built
+    shard_set = read_shard_set(three)
+    assert shard_set is not None
+    roles: set[str] = set()
+    for entry in shard_set.shards:
+        if entry.version is None:
+            continue
+        searcher = ShardSearcher.open(three, entry)
+        try:
+            corpus = searcher.corpus
+            rows = np.flatnonzero(corpus.answerable).tolist()
+            quotes, citing = searcher._quotes(rows)
+            for row, quote in zip(rows, quotes, strict=True):
+                roles.add(corpus.snapshot.content.sentences[row].role)
+                own = sentence_span(corpus, row, row)
+                assert citing.cite(quote.sentence, 0.25) == citation_for(corpus, own, 0.25)
+                span = answer_span(corpus, row)
+                reader_span = (0, min(5, len(own.text)))
+                part = citing.answer(quote, reader_span, 0.8125)
+                assert part.citation == citation_for(corpus, span, 0.8125)
+                assert part.highlight == highlight_in(corpus, span, row, reader_span)
+                assert (part.text, part.doc_id) == (span.text, span.doc_id)
+        finally:
+            searcher.close()
+    assert {"text", "lead_in", "list_item"} <= roles
