@@ -99,11 +99,11 @@ def _summary(name: str, values: list[float]) -> dict[str, Any]:
             "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 1)}
 
 
-def wait_ready(base: str, limit_s: float = 300) -> None:
+def wait_ready(base: str, limit_s: float = 300, *, path: str = "/readyz") -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+            if httpx.get(f"{base}{path}", timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
