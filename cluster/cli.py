@@ -93,16 +93,22 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def serve(args: argparse.Namespace, settings: Settings, address: str) -> int:
     from .ray_connect import ClusterUnavailable, connect
-    from .ray_serve import deploy
+    from .ray_serve import ServeAlreadyRunning, deploy
 
     try:
         ray = connect(address)
     except ClusterUnavailable as exc:
         _err(str(exc))
         return EXIT_FAIL
+    ours = True  # the Serve this command started, shut down when it ends
     try:
-        deploy(ray, settings, args.host, args.port,
-               make_encoder=partial(args.make_encoder, for_questions=True))
+        try:
+            deploy(ray, settings, args.host, args.port,
+                   make_encoder=partial(args.make_encoder, for_questions=True))
+        except ServeAlreadyRunning as exc:
+            ours = False  # somebody else's: left running as it is
+            _err(str(exc))
+            return EXIT_FAIL
         print(f"serving http://{args.host}:{args.port} on Ray Serve ({address}); Ctrl-C stops",
               file=sys.stderr, flush=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,6 +118,7 @@ def serve(args: argparse.Namespace, settings: Settings, address: str) -> int:
     finally:
         from ray import serve as ray_serve
 
-        ray_serve.shutdown()
+        if ours:
+            ray_serve.shutdown()
         if address == "auto":
             ray.shutdown()

@@ -136,6 +136,20 @@ class Ingress:
         return create_app(self._settings, engine_loader=self._loader)
 
 
+class ServeAlreadyRunning(RuntimeError):
+    """Serve runs on the cluster already, started without what this deployment needs."""
+
+
+def _serve_running(ray: Any) -> bool:
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
 def direct_ingress_env(port: int, replicas: int) -> dict[str, str]:
     """What Serve's controller and the API's replicas read to serve HTTP from the replicas
     themselves (Ray Serve 2.60 reads these environment variables; there are no options)."""
@@ -192,6 +206,12 @@ def deploy(ray: Any, settings: Settings, host: str, port: int, **makers: Any) ->
 
     env = direct_ingress_env(port, settings.ingress_replicas) if settings.direct_ingress \
         else {}
+    if env and _serve_running(ray):
+        # Its controller would keep its own settings and nothing would listen on ``port``.
+        raise ServeAlreadyRunning(
+            "Ray Serve is already running on this cluster, and the API can serve its port "
+            "itself (direct ingress) only when Serve starts with it: shut that Serve "
+            "application down (`serve shutdown`), or set CITEQA_DIRECT_INGRESS=false")
     serve.start(http_options={"host": host, "port": free_port(host) if env else port},
                 controller_options={"runtime_env": {"env_vars": env}})
     serve.run(application(ray, settings, ingress_env=env, **makers), name=APP_NAME,

@@ -155,6 +155,20 @@ def test_the_api_replica_serves_the_port_itself(served) -> None:
     assert len(owners) == 1 and "ServeReplica" in owners[0] and "citeqa-api" in owners[0], owners
 
 
+def test_serving_on_a_cluster_whose_serve_runs_already_is_refused(served) -> None:
+    """Serve's controller reads the direct-ingress settings when it starts: deploying onto a
+    running Serve would leave the port unserved, so it is refused, saying what to do, and the
+    running application keeps answering."""
+    import ray
+
+    from cluster.ray_serve import ServeAlreadyRunning
+
+    _root, _docs, index_dir, base = served
+    with pytest.raises(ServeAlreadyRunning, match="CITEQA_DIRECT_INGRESS=false"):
+        deploy(ray, Settings(index_dir=index_dir), "127.0.0.1", free_port())
+    assert httpx.get(f"{base}/readyz", timeout=30).status_code == 200
+
+
 def _shard_replica(name: str) -> int | None:
     """The pid of the replica process of shard deployment ``name`` (Ray names its process)."""
     import psutil
