@@ -142,16 +142,15 @@ class ShardSearcher:
         sentence_bm25 = self.bm25_scores("sentence", tokens, query)
         features = row_features(scoped, ordered, question, vector, list(tokens),
                                 question_type(question), sentence_bm25, {})
-        sentences = [corpus.snapshot.content.sentences[r] for r in ordered.tolist()]
-        quotes, citing = self._quotes(ordered.tolist())
+        listed = ordered.tolist()
+        quotes, citing = self._quotes(listed)
         return ShardCandidates(
             rows=ordered, features=features,
-            tokens=tuple(tuple(corpus.snapshot.content.sentence_tokens[r])
-                         for r in ordered.tolist()),
+            tokens=tuple(tuple(corpus.snapshot.content.sentence_tokens[r]) for r in listed),
             owner_chunk=np.asarray(corpus.owner_chunk[ordered], dtype=np.int64),
-            doc_ids=tuple(s.doc_id for s in sentences),
-            texts=tuple(s.text for s in sentences),
-            contexts=tuple(corpus.context_of(r) for r in ordered.tolist()),
+            doc_ids=tuple(q.sentence.doc_id for q in quotes),
+            texts=tuple(corpus.sentence_text(r) for r in listed),
+            contexts=tuple(corpus.context_of(r) for r in listed),
             quotes=quotes, citing=citing,
         )
 

@@ -141,9 +141,8 @@ class TokenLists(_Rows[list[str]]):
         return len(self._offsets) - 1
 
     def _item(self, row: int) -> list[str]:
-        vocabulary = self._vocabulary
         ids = self._ids[int(self._offsets[row]) : int(self._offsets[row + 1])]
-        return [vocabulary[i] for i in ids.tolist()]
+        return list(map(self._vocabulary.__getitem__, ids.tolist()))
 
 
 class Vocabulary:

@@ -37,23 +37,21 @@ class AnswerSpan:
 def sentence_span(corpus: Corpus, first: int, last: int) -> AnswerSpan:
     """Sentences first..last (rows, inclusive) of one document as one span, cut to
     MAX_QUOTE_CHARS."""
-    sentences = corpus.snapshot.content.sentences
-    a = sentences[first]
-    b = a if last == first else sentences[last]
-    end = min(b.end, a.start + MAX_QUOTE_CHARS)
-    text = corpus.documents[a.doc_id].text[a.start : end]
-    return AnswerSpan(a.doc_id, first, last, a.start, end, text)
+    table = corpus.snapshot.arrays.sentences  # offsets read from the table: no records built
+    start = int(table["start"][first])
+    end = min(int(table["end"][last]), start + MAX_QUOTE_CHARS)
+    doc = corpus.document_of(first)
+    return AnswerSpan(doc.doc_id, first, last, start, end, doc.text[start:end])
 
 
 def answer_span(corpus: Corpus, row: int) -> AnswerSpan:
     """The chosen sentence, extended only where the document's structure says it is incomplete:
     a lead-in line (ending in ":") takes its list items, and a list item ending in ":" takes its
     deeper-indented sub-items."""
-    sentences = corpus.snapshot.content.sentences
-    role = sentences[row].role
+    role = corpus.role_of(row)
     if role == "lead_in":
         return sentence_span(corpus, row, _last_item(corpus, row))
-    if role == "list_item" and sentences[row].text.rstrip().endswith(":"):
+    if role == "list_item" and corpus.sentence_text(row).rstrip().endswith(":"):
         return sentence_span(corpus, row, _last_item(corpus, row, nested=True))
     return sentence_span(corpus, row, row)
 
@@ -131,7 +129,7 @@ def place(corpus: Corpus, span: AnswerSpan) -> Placement:
     return Placement(
         doc_id=doc.doc_id, quote=span.text, start=span.start, end=span.end,
         passage_start=p_start, passage_end=p_end,
-        line=doc.text.count("\n", 0, span.start) + 1,
+        line=corpus.line_of(doc.doc_id, span.start),
         section=section_of(corpus, span.first_row),
     )
 

@@ -9,6 +9,7 @@ and document frequencies, so start-up and memory do not grow with a Python objec
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar, overload
@@ -23,6 +24,8 @@ from .language.en import Mention, mentions
 
 CONTEXT_TITLE_WORDS = 12
 _HEADING = ROLES.index("heading")
+_NEWLINE = re.compile("\n")
+NEWLINE_DOCUMENTS = 256  # documents whose line breaks are kept at once
 T = TypeVar("T")
 
 
@@ -130,6 +133,10 @@ class Corpus:
     # Typed mentions per sentence row, found on first use: the regexes are the costliest part of
     # scoring a candidate, and popular sentences are candidates for many questions.
     _mentions: dict[int, list[Mention]] = field(default_factory=dict, repr=False, compare=False)
+    # Per document, read on first use: the title the answer model reads, and where its lines
+    # break (a citation's line number; a few recent documents only).
+    _titles: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _newlines: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_snapshot(cls, snapshot: IndexSnapshot) -> Corpus:
@@ -164,7 +171,7 @@ class Corpus:
     def sentence_mentions(self, row: int) -> list[Mention]:
         found = self._mentions.get(row)
         if found is None:
-            found = self._mentions[row] = mentions(self.snapshot.content.sentences[row].text)
+            found = self._mentions[row] = mentions(self.sentence_text(row))
         return found
 
     def same_document(self, row: int, other: int) -> bool:
@@ -176,17 +183,39 @@ class Corpus:
         """The sentences just before and after ``row`` in its document."""
         return [nb for nb in (row - 1, row + 1) if self.same_document(row, nb)]
 
+    def document_of(self, row: int) -> DocumentRecord:
+        """The document of sentence ``row``."""
+        return self.snapshot.content.documents[int(self.sentence_doc[row])]
+
     def sentence_text(self, row: int) -> str:
-        return self.snapshot.content.sentences[row].text
+        # From the table's offsets, without building the sentence's record.
+        table = self.snapshot.arrays.sentences
+        return self.document_of(row).text[int(table["start"][row]) : int(table["end"][row])]
+
+    def role_of(self, row: int) -> str:
+        return ROLES[int(self.snapshot.arrays.sentences["role"][row])]
+
+    def line_of(self, doc_id: str, offset: int) -> int:
+        """The 1-based line of ``offset`` in the document's text."""
+        breaks = self._newlines.get(doc_id)
+        if breaks is None:
+            if len(self._newlines) >= NEWLINE_DOCUMENTS:
+                self._newlines.clear()
+            text = self.documents[doc_id].text
+            breaks = self._newlines[doc_id] = np.array(
+                [m.start() for m in _NEWLINE.finditer(text)], dtype=np.int64)
+        return int(np.searchsorted(breaks, offset)) + 1
 
     def context_of(self, row: int) -> str:
         """What a reader needs beside a sentence to read it: the document title and the
         sentence before it (the answer model sees this next to every candidate)."""
-        sentence = self.snapshot.content.sentences[row]
-        # A title longer than a heading is usually a clipped first sentence: keep its start.
-        title = " ".join(self._context_title(sentence.doc_id).split()[:CONTEXT_TITLE_WORDS])
-        before = self.snapshot.content.sentences[row - 1].text if row > 0 else ""
-        previous = before if self.same_document(row, row - 1) else ""
+        doc_id = self.document_of(row).doc_id
+        title = self._titles.get(doc_id)
+        if title is None:
+            # A title longer than a heading is usually a clipped first sentence: keep its start.
+            title = self._titles[doc_id] = " ".join(
+                self._context_title(doc_id).split()[:CONTEXT_TITLE_WORDS])
+        previous = self.sentence_text(row - 1) if self.same_document(row, row - 1) else ""
         return f"{title}. {previous}".strip() if title else previous
 
     def _context_title(self, doc_id: str) -> str:

@@ -32,11 +32,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from .corpus import Corpus
 from .language.en import AnswerType, matching_mentions, mentions
+
+T = TypeVar("T")
 
 FEATURES = (
     "dense",
@@ -101,6 +104,20 @@ def sentence_features(
     return out
 
 
+class _Memo(Generic[T]):
+    """Rows of a lazily built per-row sequence, each built once while this lives."""
+
+    def __init__(self, rows: Sequence[T]) -> None:
+        self._rows = rows
+        self._made: dict[int, T] = {}
+
+    def __getitem__(self, row: int) -> T:
+        found = self._made.get(row)
+        if found is None:
+            found = self._made[row] = self._rows[row]
+        return found
+
+
 def row_dots(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Each row's dot product with ``vector``, computed the same whatever rows share the batch
     (a BLAS matrix-vector product rounds a row differently by its place in the batch, and a
@@ -137,11 +154,11 @@ def row_features(
     typed = qtype in _TYPED
     idf = term_idf(corpus, question_tokens)
     idf_total = sum(idf.values())
-    sentences = content.sentences
-    token_sets = corpus.sentence_token_sets
+    token_sets = _Memo(corpus.sentence_token_sets)  # a row's set serves its neighbours too
     has_prev = np.zeros(len(rows), dtype=bool)
     for i, row in enumerate(rows.tolist()):
-        sentence = sentences[row]
+        role = corpus.role_of(row)
+        text = corpus.sentence_text(row) if typed or q_names else ""
         tokens = token_sets[row]
         f = out[i]
         # Coverage shares, from the few question terms a sentence holds (set intersections).
@@ -156,7 +173,7 @@ def row_features(
         f[col["chunk_rrf"]] = 1.0 / rank if rank else 0.0
         if typed:
             found = corpus.sentence_mentions(row)
-            has = bool(matching_mentions(qtype, sentence.text, question, found))
+            has = bool(matching_mentions(qtype, text, question, found))
             f[col["type_match"]] = 1.0 if has else 0.0
             f[col["type_missing"]] = 0.0 if has else 1.0
             if has and qtype in _TIME:
@@ -164,16 +181,16 @@ def row_features(
             if has and qtype in _QUANTITY:
                 f[col["type_match_quantity"]] = 1.0
         f[col["no_novelty"]] = 1.0 if tokens and tokens <= q_set else 0.0
-        f[col["heading"]] = 1.0 if sentence.role == "heading" else 0.0
+        f[col["heading"]] = 1.0 if role == "heading" else 0.0
         f[col["short"]] = 1.0 if len(tokens) < 4 else 0.0
-        f[col["list_lead"]] = 1.0 if qtype == "list" and sentence.role == "lead_in" else 0.0
+        f[col["list_lead"]] = 1.0 if qtype == "list" and role == "lead_in" else 0.0
         if q_bigrams:
             f[col["bigram"]] = len(q_bigrams & corpus.sentence_bigrams[row]) / len(q_bigrams)
         has_prev[i] = corpus.same_document(row, row - 1)
         if len(matched) > 1:
             f[col["proximity"]] = _proximity(content.sentence_tokens[row], q_set)
         if q_names:
-            f[col["name_match"]] = sum(n in sentence.text for n in q_names) / len(q_names)
+            f[col["name_match"]] = sum(n in text for n in q_names) / len(q_names)
     if has_prev.any():
         prev_rows = rows[has_prev] - 1
         out[has_prev, col["dense_prev"]] = row_dots(content.sentence_vectors[prev_rows],
