@@ -26,6 +26,7 @@ CONTEXT_TITLE_WORDS = 12
 _HEADING = ROLES.index("heading")
 _NEWLINE = re.compile("\n")
 NEWLINE_DOCUMENTS = 256  # documents whose line breaks are kept at once
+MENTION_ROWS = 200_000  # sentences whose typed mentions are kept at once
 T = TypeVar("T")
 
 
@@ -171,6 +172,8 @@ class Corpus:
     def sentence_mentions(self, row: int) -> list[Mention]:
         found = self._mentions.get(row)
         if found is None:
+            if len(self._mentions) >= MENTION_ROWS:
+                self._mentions.clear()  # a long-running replica would otherwise hold every row's
             found = self._mentions[row] = mentions(self.sentence_text(row))
         return found
 

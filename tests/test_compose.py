@@ -96,3 +96,30 @@ def test_the_heading_above_a_row_stays_in_its_document():
     doc = np.array([0, 0, 0, 1, 1, 1, 1, 2])
     assert nearest_heading_rows(is_heading, doc).tolist() == [0, 0, 0, -1, 4, 4, 6, -1]
     assert nearest_heading_rows(np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+def test_line_numbers_hold_when_documents_leave_the_line_cache(tmp_path, monkeypatch):
+    """A citation's line comes from a small cache of documents' line breaks; whichever
+    documents it holds, every sentence's line is its offset's line in the text."""
+    import retriever.corpus as corpus_module
+    from index.pipeline import IngestConfig, ingest
+    from index.store import load_snapshot
+    from retriever.corpus import Corpus
+    from tests.fake_encoder import HashingEncoder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(3):
+        lines = [f"Line {i} of file {n} says something." for i in range(1, 8)]
+        (docs / f"f{n}.txt").write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    ingest([docs], tmp_path / "ix", HashingEncoder(dim=16), IngestConfig(), progress=False)
+    monkeypatch.setattr(corpus_module, "NEWLINE_DOCUMENTS", 1)
+    with load_snapshot(tmp_path / "ix", lease=False) as snapshot:
+        corpus = Corpus.from_snapshot(snapshot)
+        sentences = snapshot.content.sentences
+        order = list(range(len(sentences)))
+        for row in order + order[::-1]:  # documents in and out of the cache
+            s = sentences[row]
+            text = corpus.documents[s.doc_id].text
+            assert corpus.line_of(s.doc_id, s.start) == text.count("\n", 0, s.start) + 1
+        assert len(corpus._newlines) == 1
