@@ -242,7 +242,7 @@ class ShardedEngine(ReaderChoices):
             features=features,
             tokens=gather([t for _, c in parts for t in c.tokens]),
             owner_chunk=owner_chunk,
-            doc_ids=gather([d for _, c in parts for d in c.doc_ids]),
+            doc_ids=gather([q.sentence.doc_id for _, c in parts for q in c.quotes]),
             texts=gather([t for _, c in parts for t in c.texts]),
             contexts=gather([t for _, c in parts for t in c.contexts]),
             quotes=gather([q for _, c in parts for q in c.quotes]),

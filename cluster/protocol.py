@@ -121,17 +121,17 @@ def passage_key(placement: Placement) -> PassageKey:
 class ShardCandidates:
     """The shard's answerable candidate sentences (rows ascending) with what the answer stage
     needs of each: its per-row features (``retriever.features.row_features``), its tokens
-    (for the features that compare candidates), owning chunk, document, text, the context
-    the answer model reads beside it, and its citations (``Quote``)."""
+    (for the features that compare candidates), owning chunk, text, the context
+    the answer model reads beside it, and its citations (``Quote``, which also name its
+    document)."""
 
     rows: np.ndarray
     features: np.ndarray
     tokens: tuple[tuple[str, ...], ...]
     owner_chunk: np.ndarray
-    doc_ids: tuple[str, ...]
     texts: tuple[str, ...]
     contexts: tuple[str, ...]
-    quotes: tuple[Quote, ...]
+    quotes: tuple[Quote, ...]  # each candidate's document is its quotes'
     citing: Citing
 
     def subset(self, rows: set[int]) -> ShardCandidates:
@@ -140,7 +140,7 @@ class ShardCandidates:
         return ShardCandidates(
             rows=self.rows[keep], features=self.features[keep],
             tokens=tuple(self.tokens[i] for i in keep), owner_chunk=self.owner_chunk[keep],
-            doc_ids=tuple(self.doc_ids[i] for i in keep), texts=tuple(self.texts[i] for i in keep),
+            texts=tuple(self.texts[i] for i in keep),
             contexts=tuple(self.contexts[i] for i in keep),
             quotes=tuple(self.quotes[i] for i in keep), citing=self.citing)
 

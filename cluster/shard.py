@@ -148,7 +148,6 @@ class ShardSearcher:
             rows=ordered, features=features,
             tokens=tuple(tuple(corpus.snapshot.content.sentence_tokens[r]) for r in listed),
             owner_chunk=np.asarray(corpus.owner_chunk[ordered], dtype=np.int64),
-            doc_ids=tuple(q.sentence.doc_id for q in quotes),
             texts=tuple(corpus.sentence_text(r) for r in listed),
             contexts=tuple(corpus.context_of(r) for r in listed),
             quotes=quotes, citing=citing,

@@ -29,17 +29,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
-from typing import Generic, TypeVar
 
 import numpy as np
 
 from .corpus import Corpus
 from .language.en import AnswerType, matching_mentions, mentions
-
-T = TypeVar("T")
 
 FEATURES = (
     "dense",
@@ -104,20 +102,6 @@ def sentence_features(
     return out
 
 
-class _Memo(Generic[T]):
-    """Rows of a lazily built per-row sequence, each built once while this lives."""
-
-    def __init__(self, rows: Sequence[T]) -> None:
-        self._rows = rows
-        self._made: dict[int, T] = {}
-
-    def __getitem__(self, row: int) -> T:
-        found = self._made.get(row)
-        if found is None:
-            found = self._made[row] = self._rows[row]
-        return found
-
-
 def row_dots(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """Each row's dot product with ``vector``, computed the same whatever rows share the batch
     (a BLAS matrix-vector product rounds a row differently by its place in the batch, and a
@@ -154,18 +138,18 @@ def row_features(
     typed = qtype in _TYPED
     idf = term_idf(corpus, question_tokens)
     idf_total = sum(idf.values())
-    token_sets = _Memo(corpus.sentence_token_sets)  # a row's set serves its neighbours too
+    token_set = functools.cache(corpus.sentence_token_sets.__getitem__)  # neighbours reuse
     has_prev = np.zeros(len(rows), dtype=bool)
     for i, row in enumerate(rows.tolist()):
         role = corpus.role_of(row)
         text = corpus.sentence_text(row) if typed or q_names else ""
-        tokens = token_sets[row]
+        tokens = token_set(row)
         f = out[i]
         # Coverage shares, from the few question terms a sentence holds (set intersections).
         matched = tokens & q_set
         window = set(matched)
         for nb in corpus.neighbours(row):
-            window |= token_sets[nb] & q_set
+            window |= token_set(nb) & q_set
         if idf_total > 0:
             f[col["overlap"]] = sum(idf[t] for t in matched) / idf_total
             f[col["overlap_window"]] = sum(idf[t] for t in window) / idf_total
