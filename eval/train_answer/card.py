@@ -25,6 +25,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _bars(notes: dict[str, Any]) -> str:
+    bars = notes["choice"].get("false_abstention_bars")
+    if not bars:
+        return "the recipe's bars"
+    return " and ".join(f"{value:.2f} on {_SETS.get(name, name)}" for name, value in bars.items())
+
+
 def render(description: dict[str, Any], notes: dict[str, Any]) -> str:
     config = notes["train"]["config"]
     dev = notes["dev"]
@@ -110,7 +117,7 @@ about 4 minutes here, the pre-ranker fit a few more). Seed
   the 30 MB limit (fp32 fits: {notes['fp32_fits']}). Largest per-set gaps: {gaps} (the gold dev
   split has 61 answerable questions: one question is 0.016).
 - Threshold: the most questions right on average over SQuAD 2.0 dev and gold dev, keeping false
-  abstention ≤ 0.10 on both.
+  abstention within {_bars(notes)}.
 - Calibration: Platt scaling of the best candidate's {_calibrated(description)} on the pooled
   dev questions (a = {description['calibration']['a']:.4f}, b = \
 {description['calibration']['b']:.4f}).{_answerability(description, notes)}

@@ -112,8 +112,8 @@ def choose(readings: dict[str, list[tune.Reading]]) -> Choice:
     selection = {n: _mean_selection(readings, n, weight) for n in SHORTLISTS}
     # The most candidates the budget affords. Selection hardly differs between the affordable
     # sizes, and the int8 read's highlights are better with more candidates in its batch (its
-    # activations are quantized per batch), which these offline readings, all read at the
-    # largest size, cannot show (eval/results/answer-model.md).
+    # activations are quantized per batch), which these offline readings, read
+    # MAX_READ_CANDIDATES at a time, cannot compare (eval/results/answer-model.md).
     n = max(affordable)
     by_set = {name: tune.outcomes(r, n, weight) for name, r in readings.items()}
     threshold = tune.choose_threshold(
@@ -138,6 +138,7 @@ def choose(readings: dict[str, list[tune.Reading]]) -> Choice:
         "selection_by_prerank_weight": by_weight,
         "selection_by_n": selection,
         "max_read_candidates": MAX_READ_CANDIDATES,
+        "false_abstention_bars": FALSE_ABSTENTION_BARS,
         "overall_by_set_at_threshold": {
             name: tune.summarize(rows, threshold) for name, rows in by_set.items()
         },
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answerless-copies", type=int,
                         default=train.TrainConfig.answerless_copies,
                         help="listwise: each answerable question again without its answers")
+    parser.add_argument("--epochs", type=float, default=train.TrainConfig.epochs,
+                        help="passes over the training pairs")
     parser.add_argument("--answerability-weight", type=float,
                         default=ANSWERABILITY_WEIGHT,
                         help="the answerability head's loss weight (0: no head)")
@@ -186,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
     config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
+                               epochs=args.epochs,
                                answerless_copies=args.answerless_copies,
                                answerability_weight=args.answerability_weight)
     if args.skip_train:
@@ -203,11 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     readings: dict[str, dict[str, list[tune.Reading]]] = {}
     for kind, path in files.items():
         cache = args.run / f"readings-{kind}.json"
-        saved = tune.load_readings(cache, file_sha256(path), items)
+        saved = tune.load_readings(cache, file_sha256(path), items, MAX_READ_CANDIDATES)
         if saved is None:
             reader = _provisional(path, args.run / f"provisional-{kind}", config.max_length, pool)
-            saved = {name: tune.read_all(reader.score, its, pool) for name, its in items.items()}
-            tune.save_readings(cache, file_sha256(path), saved)
+            saved = {name: tune.read_all(reader.score, its, pool, MAX_READ_CANDIDATES)
+                     for name, its in items.items()}
+            tune.save_readings(cache, file_sha256(path), saved, MAX_READ_CANDIDATES)
         readings[kind] = saved
     chosen = {kind: choose(r) for kind, r in readings.items()}
     ref = chosen["fp32"]

@@ -43,18 +43,29 @@ def read_all(
     score: Callable[[str, Sequence[Candidate]], list[Scored]],
     items: Sequence[QuestionExamples],
     n: int,
+    batch: int | None = None,
 ) -> list[Reading]:
+    """Each question's first ``n`` candidates, read ``batch`` at a time (all at once: None).
+    With ``batch`` = the N serving reads in one call, the first N get exactly serving's
+    readings: the int8 model quantizes activations over the whole batch, so a candidate's
+    reading depends on what it is read beside."""
     out = []
+    step = batch or max(n, 1)
     for item in items:
         cands = [Candidate(c.sentence, c.context) for c in item.candidates[:n]]
-        out.append(Reading(item, tuple(score(item.question, cands))))
+        scored = [s for i in range(0, len(cands), step)
+                  for s in score(item.question, cands[i : i + step])]
+        out.append(Reading(item, tuple(scored)))
     return out
 
 
-def save_readings(path: Path, model_sha256: str, readings: dict[str, list[Reading]]) -> None:
+def save_readings(
+    path: Path, model_sha256: str, readings: dict[str, list[Reading]], batch: int | None = None
+) -> None:
     """The model's scores per dev set, so choices can be revisited without reading again."""
     data = {
         "model_sha256": model_sha256,
+        "batch": batch,
         "sets": {
             name: [[[s.logit, list(s.span) if s.span else None, s.answerable] for s in r.scored]
                    for r in rows]
@@ -65,14 +76,17 @@ def save_readings(path: Path, model_sha256: str, readings: dict[str, list[Readin
 
 
 def load_readings(
-    path: Path, model_sha256: str, items: Mapping[str, Sequence[QuestionExamples]]
+    path: Path, model_sha256: str, items: Mapping[str, Sequence[QuestionExamples]],
+    batch: int | None = None,
 ) -> dict[str, list[Reading]] | None:
-    """Saved readings of exactly this model file over exactly these items, else None."""
+    """Saved readings of exactly this model file over exactly these items, read ``batch`` at
+    a time, else None."""
     if not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     sets = data.get("sets", {})
-    if data.get("model_sha256") != model_sha256 or set(sets) != set(items):
+    if (data.get("model_sha256") != model_sha256 or set(sets) != set(items)
+            or data.get("batch") != batch):
         return None
     out: dict[str, list[Reading]] = {}
     for name, rows in sets.items():
