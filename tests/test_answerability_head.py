@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from eval.train_answer.model import IGNORE  # noqa: E402
 from eval.train_answer.train import TrainConfig, collate, training_pairs  # noqa: E402
-from tests.training_examples import question  # noqa: E402
+from tests.training_examples import question, write_tiny_training_data  # noqa: E402
 
 
 def test_the_head_learns_yes_from_answers_and_no_only_from_unanswerable_questions() -> None:
@@ -67,15 +67,10 @@ def test_a_trained_head_is_exported_read_and_required_by_its_description(tmp_pat
     the real loader: every candidate gets an answerability logit, and a description with margins
     refuses a file without the head."""
     from eval.train_answer import export
-    from eval.train_answer.data import write_examples
-    from eval.train_answer.train import TRAIN_FILES, base_model_dir, train
+    from eval.train_answer.train import base_model_dir, train
     from retriever import Candidate, file_sha256
 
-    data = tmp_path / "data"
-    data.mkdir()
-    write_examples(data / f"{TRAIN_FILES[0]}.jsonl",
-                   [question(f"q{i}", [0, 1, 0, 0]) for i in range(3)])
-    write_examples(data / f"{TRAIN_FILES[1]}.jsonl", [question("u", [0, 0, 0, 0])])
+    data = write_tiny_training_data(tmp_path / "data")
     config = TrainConfig(layers=1, max_length=32, batch_size=8, threads=1,
                          answerability_weight=1.0)
     summary = train(data, tmp_path / "run", config)

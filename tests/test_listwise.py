@@ -16,7 +16,7 @@ from eval.train_answer.train import (  # noqa: E402
     training_groups,
     training_pairs,
 )
-from tests.training_examples import question  # noqa: E402
+from tests.training_examples import question, write_tiny_training_data  # noqa: E402
 
 
 def test_the_loss_is_the_likelihood_of_the_answers_or_of_null() -> None:
@@ -66,14 +66,9 @@ def test_listwise_batches_carry_each_rows_question() -> None:
 @pytest.mark.slow
 def test_a_listwise_run_trains_the_real_model_end_to_end(tmp_path) -> None:
     """A few steps of transformers' Trainer on the bundled weights with the listwise loss."""
-    from eval.train_answer.data import write_examples
-    from eval.train_answer.train import TRAIN_FILES, train
+    from eval.train_answer.train import train
 
-    data = tmp_path / "data"
-    data.mkdir()
-    write_examples(data / f"{TRAIN_FILES[0]}.jsonl",
-                   [question(f"q{i}", [0, 1, 0, 0]) for i in range(3)])
-    write_examples(data / f"{TRAIN_FILES[1]}.jsonl", [question("u", [0, 0, 0, 0])])
+    data = write_tiny_training_data(tmp_path / "data")
     summary = train(data, tmp_path / "run", TrainConfig(
         loss="listwise", layers=1, max_length=32, batch_size=8, threads=1))
     assert summary["groups"] == 4 and summary["pairs"] == 3 * 4 + 4

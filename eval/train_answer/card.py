@@ -32,6 +32,13 @@ def _bars(notes: dict[str, Any]) -> str:
     return " and ".join(f"{value:.2f} on {_SETS.get(name, name)}" for name, value in bars.items())
 
 
+def _precision(train: dict[str, Any]) -> str:
+    # runs from before mixed precision was an option trained in fp32
+    if train.get("precision", "fp32") == "bf16":
+        return "bf16 mixed precision (autocast; the weights kept and exported in fp32)"
+    return "fp32"
+
+
 def render(description: dict[str, Any], notes: dict[str, Any]) -> str:
     config = notes["train"]["config"]
     dev = notes["dev"]
@@ -92,7 +99,8 @@ make train-answer-model      # = python -m eval.train_answer.recipe
 ```
 
 Trained with transformers' `Trainer` on {notes['train']['device']} with
-{notes['train']['torch_threads']} threads in {notes['train']['train_seconds'] / 60:.1f} minutes
+{notes['train']['torch_threads']} threads, {_precision(notes['train'])}, in
+{notes['train']['train_seconds'] / 60:.1f} minutes
 (the recipe run that wrote this card took {notes['recipe_seconds'] / 60:.1f} minutes
 with reused steps: {', '.join(notes.get('reused', [])) or 'none'}; building the examples took
 about 4 minutes here, the pre-ranker fit a few more). Seed

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="listwise: each answerable question again without its answers")
     parser.add_argument("--epochs", type=float, default=train.TrainConfig.epochs,
                         help="passes over the training pairs")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                        default=train.TrainConfig.precision,
+                        help="mixed precision in training (auto: bf16 where the hardware has it)")
     parser.add_argument("--answerability-weight", type=float,
                         default=ANSWERABILITY_WEIGHT,
                         help="the answerability head's loss weight (0: no head)")
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
     config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
-                               epochs=args.epochs,
+                               epochs=args.epochs, precision=args.precision,
                                answerless_copies=args.answerless_copies,
                                answerability_weight=args.answerability_weight)
     if args.skip_train:
