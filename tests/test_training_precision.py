@@ -46,8 +46,9 @@ def test_the_model_card_says_how_the_model_was_trained() -> None:
 
     description = json.loads((MODEL_DIR / "answer_model.json").read_text())
     notes = json.loads((MODEL_DIR / "training.json").read_text())
-    for precision, said in (("fp32", "threads, fp32,"), ("bf16", "bf16 mixed precision")):
+    said_of = {"fp32": "threads, fp32 (`--precision fp32`", "bf16": "bf16 mixed precision"}
+    for precision, said in said_of.items():
         notes["train"]["precision"] = precision
         assert said in card.render(description, notes)
     del notes["train"]["precision"]  # runs from before the option trained in fp32
-    assert "threads, fp32," in card.render(description, notes)
+    assert "threads, fp32 (`--precision fp32`" in card.render(description, notes)

@@ -36,7 +36,7 @@ def _precision(train: dict[str, Any]) -> str:
     # runs from before mixed precision was an option trained in fp32
     if train.get("precision", "fp32") == "bf16":
         return "bf16 mixed precision (autocast; the weights kept and exported in fp32)"
-    return "fp32"
+    return "fp32 (`--precision fp32`: the recipe's default trains in bf16 where the CPU has it)"
 
 
 def render(description: dict[str, Any], notes: dict[str, Any]) -> str:
