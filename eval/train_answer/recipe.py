@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="listwise: each answerable question again without its answers")
     parser.add_argument("--epochs", type=float, default=train.TrainConfig.epochs,
                         help="passes over the training pairs")
-    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+    parser.add_argument("--precision", choices=train.PRECISIONS,
                         default=train.TrainConfig.precision,
                         help="mixed precision in training (auto: bf16 where the hardware has it)")
     parser.add_argument("--answerability-weight", type=float,

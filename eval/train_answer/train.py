@@ -23,6 +23,7 @@ from eval.train_answer.augment import swap_pool, swapped_question
 from eval.train_answer.data import QuestionExamples, read_examples
 
 TRAIN_FILES = ("squad-train", "squad2")
+PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def resolve_precision(precision: str) -> str:
     """``precision`` as training will run it: "bf16" or "fp32" ("auto" decided here)."""
     import torch
 
-    if precision not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"unknown precision {precision!r} (auto, bf16 or fp32)")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
     if precision != "auto":
         return precision
     if torch.cuda.is_available():
@@ -191,6 +192,7 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     ]
     if config.loss not in ("pointwise", "listwise"):
         raise ValueError(f"unknown loss {config.loss!r} (pointwise or listwise)")
+    resolve_precision(config.precision)  # refused before the data is encoded, not after
     groups = training_groups(items, config)
     pairs = [pair for group in groups for pair in group]
     base = base_model_dir()
