@@ -163,7 +163,21 @@ def _margins(
     return margins if refuses else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a count (0 or more)")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("var/answer-data"))
     parser.add_argument("--run", type=Path, default=Path("var/answer-train/run"))
@@ -171,30 +185,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-data", action="store_true",
                         help="reuse --data and the committed pre-ranker")
     parser.add_argument("--skip-train", action="store_true", help="reuse --run's weights")
-    parser.add_argument("--swap-negatives", type=int, default=train.TrainConfig.swap_negatives,
+    parser.add_argument("--swap-negatives", type=_count, default=train.TrainConfig.swap_negatives,
                         help="synthetic unanswerable pairs per answerable question (augment.py)")
+    parser.add_argument("--negatives", type=_count, default=train.TrainConfig.negatives,
+                        help="hardest negatives per answerable training question")
+    parser.add_argument("--unanswerable-negatives", type=_count,
+                        default=train.TrainConfig.unanswerable_negatives,
+                        help="best candidates per unanswerable training question, as negatives")
     parser.add_argument("--loss", choices=("pointwise", "listwise"),
                         default=train.TrainConfig.loss, help="the answer logit's loss (model.py)")
-    parser.add_argument("--answerless-copies", type=int,
+    parser.add_argument("--answerless-copies", type=_count,
                         default=train.TrainConfig.answerless_copies,
                         help="listwise: each answerable question again without its answers")
-    parser.add_argument("--epochs", type=float, default=train.TrainConfig.epochs,
+    parser.add_argument("--epochs", type=_positive, default=train.TrainConfig.epochs,
                         help="passes over the training pairs")
+    parser.add_argument("--learning-rate", type=_positive, default=train.TrainConfig.learning_rate,
+                        help="the peak learning rate (linear warm-up and decay)")
     parser.add_argument("--precision", choices=train.PRECISIONS,
                         default=train.TrainConfig.precision,
                         help="mixed precision in training (auto: bf16 where the hardware has it)")
     parser.add_argument("--answerability-weight", type=float,
                         default=ANSWERABILITY_WEIGHT,
                         help="the answerability head's loss weight (0: no head)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def training_config(args: argparse.Namespace) -> train.TrainConfig:
+    """The training settings the recipe's flags ask for (the rest as ``TrainConfig``'s)."""
+    return train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
+                             epochs=args.epochs, precision=args.precision,
+                             learning_rate=args.learning_rate, negatives=args.negatives,
+                             unanswerable_negatives=args.unanswerable_negatives,
+                             answerless_copies=args.answerless_copies,
+                             answerability_weight=args.answerability_weight)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     started = time.perf_counter()
     if not args.skip_data:
         prerank.main([])  # the pre-ranker first: the examples are its shortlists
         build_data.main(["--out", str(args.data)])
-    config = train.TrainConfig(swap_negatives=args.swap_negatives, loss=args.loss,
-                               epochs=args.epochs, precision=args.precision,
-                               answerless_copies=args.answerless_copies,
-                               answerability_weight=args.answerability_weight)
+    config = training_config(args)
     if args.skip_train:
         summary = json.loads((args.run / "train.json").read_text())
         config = train.TrainConfig(**summary["config"])
