@@ -192,7 +192,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--unanswerable-negatives", type=_count,
                         default=train.TrainConfig.unanswerable_negatives,
                         help="best candidates per unanswerable training question, as negatives")
-    parser.add_argument("--loss", choices=("pointwise", "listwise"),
+    parser.add_argument("--loss", choices=train.LOSSES,
                         default=train.TrainConfig.loss, help="the answer logit's loss (model.py)")
     parser.add_argument("--answerless-copies", type=_count,
                         default=train.TrainConfig.answerless_copies,

@@ -24,6 +24,7 @@ from eval.train_answer.data import QuestionExamples, read_examples
 
 TRAIN_FILES = ("squad-train", "squad2")
 PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision
+LOSSES = ("pointwise", "listwise")  # TrainConfig.loss
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,8 @@ def train(data_dir: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
         for item in read_examples(data_dir / f"{name}.jsonl")
         if item.split == "train"
     ]
-    if config.loss not in ("pointwise", "listwise"):
-        raise ValueError(f"unknown loss {config.loss!r} (pointwise or listwise)")
+    if config.loss not in LOSSES:
+        raise ValueError(f"unknown loss {config.loss!r} (one of {', '.join(LOSSES)})")
     resolve_precision(config.precision)  # refused before the data is encoded, not after
     groups = training_groups(items, config)
     pairs = [pair for group in groups for pair in group]
